@@ -1,0 +1,155 @@
+"""What a branch worker does with the register, as operations on the store.
+
+Each function is one user action: it validates everything first and commits one batch, so an
+action either happens whole or not at all. Policy ids (M-x.y) refer to domain/MANDATE.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .errors import Ambiguous, LiudongError, NotFound
+from .ids import ULID_RE
+from .store import Store
+
+
+class FlowStateError(LiudongError):
+    exit_code = 2
+
+
+def resolve_member(store: Store, key: str) -> dict[str, Any]:
+    """A member by id, by the end of an id (as lists show it), or by a search that finds one."""
+    key = key.strip()
+    doc = store.get(key.upper()) if ULID_RE.fullmatch(key.upper()) else None
+    if doc is not None and doc["type"] == "member":
+        return doc
+    members = list(store.live("member"))
+    if len(key) >= 6 and key.isalnum():
+        by_suffix = [m for m in members if m["id"].endswith(key.upper())]
+        if len(by_suffix) == 1:
+            return by_suffix[0]
+    found = store.search_members(key)
+    if not found:
+        raise NotFound("党员", "member", key)
+    if len(found) > 1:
+        exact = [m for m in found if m.get("name") == key]
+        if len(exact) == 1:
+            return exact[0]
+        raise Ambiguous(key, [f"{m['name']}({m['id'][-8:]})" for m in found])
+    return found[0]
+
+
+def open_flow(store: Store, member_id: str) -> dict[str, Any] | None:
+    """The member's flow that has not ended, if any (a member has at most one)."""
+    flows = [f for f in store.live("flow")
+             if f["member_id"] == member_id and f.get("status") != "ended"]
+    return max(flows, key=lambda f: f["left_on"]) if flows else None
+
+
+def resolve_flow(store: Store, key: str) -> dict[str, Any]:
+    """A flow by id, or the open flow of the member that ``key`` names."""
+    doc = store.get(key.strip().upper()) if ULID_RE.fullmatch(key.strip().upper()) else None
+    if doc is not None and doc["type"] == "flow":
+        return doc
+    member = resolve_member(store, key)
+    flow = open_flow(store, member["id"])
+    if flow is None:
+        raise FlowStateError(f"{member['name']} 没有未结束的流动登记",
+                             f"{member['name']} has no open flow")
+    return flow
+
+
+def add_member(store: Store, values: dict[str, Any]) -> str:
+    values = dict(values)
+    if not values.get("home_org_id") and not values.get("external_home_org"):
+        values["home_org_id"] = store.meta.get("own_org_id")
+    values.setdefault("mobility", "none")
+    values.setdefault("standing", "full")
+    return store.put("member", values)
+
+
+def edit_member(store: Store, member_id: str, values: dict[str, Any]) -> None:
+    store.put("member", values, member_id)
+
+
+def flow_out(store: Store, member_id: str, values: dict[str, Any]) -> str:
+    """Register an outflow (M-1.2): the member left; the host may be known or not (M-1.3)."""
+    member = store.get(member_id)
+    if member is None or member["type"] != "member":
+        raise NotFound("党员", "member", member_id)
+    if open_flow(store, member_id) is not None:
+        raise FlowStateError(f"{member['name']} 已有未结束的流动登记，请先结束它",
+                             f"{member['name']} already has an open flow; end it first")
+    values = dict(values)
+    values.setdefault("home_org_id", member.get("home_org_id"))
+    values["status"] = "reported" if values.get("reported_on") else "pending_report"
+    with store.batch() as b:
+        flow_id = b.put("flow", {"member_id": member_id, **values})
+        b.put("member", {"mobility": "outflow"}, member_id)
+    return flow_id
+
+
+def flow_in(store: Store, member: dict[str, Any] | str, values: dict[str, Any]) -> tuple[str, str]:
+    """Register an inflow (M-2.3a): a member of another organization arrived here. ``member`` is
+    an existing member's id or the fields of a new one (their home is usually outside)."""
+    values = dict(values)
+    values.setdefault("host_org_id", store.meta.get("own_org_id"))
+    values["status"] = "reported" if values.get("reported_on") else "pending_report"
+    with store.batch() as b:
+        if isinstance(member, str):
+            member_id = member
+            if open_flow(store, member_id) is not None:
+                raise FlowStateError("该党员已有未结束的流动登记", "the member already has an open flow")
+            b.put("member", {"mobility": "inflow"}, member_id)
+        else:
+            fields = {"standing": "full", **member, "mobility": "inflow"}
+            member_id = b.put("member", fields)
+        flow_id = b.put("flow", {"member_id": member_id, **values})
+    return member_id, flow_id
+
+
+def report_in(store: Store, flow_id: str, on: str) -> None:
+    """The member reported in to the host organization (M-1.2, M-2.4b)."""
+    flow = store.get(flow_id)
+    if flow is None or flow["type"] != "flow":
+        raise NotFound("流动登记", "flow", flow_id)
+    if flow.get("status") == "ended":
+        raise FlowStateError("该流动登记已结束", "the flow has ended")
+    store.put("flow", {"reported_on": on, "status": "reported"}, flow_id)
+
+
+def end_flow(store: Store, flow_id: str, on: str, reason: str,
+             today: dt.date | None = None) -> None:
+    """Close a flow: the member returned, transferred membership (M-1.4) or other."""
+    flow = store.get(flow_id)
+    if flow is None or flow["type"] != "flow":
+        raise NotFound("流动登记", "flow", flow_id)
+    if flow.get("status") == "ended":
+        raise FlowStateError("该流动登记已结束", "the flow has already ended")
+    member = store.get(flow["member_id"])
+    with store.batch(today) as b:
+        b.put("flow", {"status": "ended", "ended_on": on, "end_reason": reason}, flow_id)
+        if member is not None:
+            change: dict[str, Any] = {"mobility": "none"}
+            ours = member.get("home_org_id") and member.get("home_org_id") == flow.get(
+                "home_org_id")
+            if ours and reason == "transferred":
+                change["archived"] = "transferred"
+            elif not ours and member.get("mobility") == "inflow":
+                change["archived"] = "departed"
+            b.put("member", change, member["id"])
+
+
+def log_contact(store: Store, member_id: str, values: dict[str, Any]) -> str:
+    """A contact with the member (M-2.2b, M-2.3b); reaching them ends a lost-contact spell."""
+    member = store.get(member_id)
+    if member is None or member["type"] != "member":
+        raise NotFound("党员", "member", member_id)
+    flow = open_flow(store, member_id)
+    with store.batch() as b:
+        contact_id = b.put("contact", {"member_id": member_id,
+                                       "flow_id": flow["id"] if flow else None, **values})
+        if b.lookup(contact_id).get("reached") and member.get("lost_contact_since"):  # type: ignore[union-attr]
+            b.put("member", {"lost_contact_since": None}, member_id)
+    return contact_id

@@ -1,0 +1,374 @@
+"""Validation driven by the schema: field values, references, and the rules that join fields.
+
+``coerce`` turns what a person typed (or a JSON value) into the stored form of a field, or an
+:class:`Issue`. ``check_record`` checks a whole record as it would be after a change. Every issue
+names the field and the rule, in Chinese and English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import Issue
+from .schema import CHOICES, Field, RecordType
+
+# rule id → (Chinese, English); {zh}/{en} are the field's labels, {name} its code name.
+RULES: dict[str, tuple[str, str]] = {
+    "required": ("「{zh}」为必填项", "{name} is required"),
+    "too_long": ("「{zh}」过长（最多 {max} 个字符）", "{name} is too long (at most {max} characters)"),
+    "not_text": ("「{zh}」应为文字", "{name} must be text"),
+    "control_chars": ("「{zh}」含有不可见控制字符", "{name} contains control characters"),
+    "date_format": ("「{zh}」应为 YYYY-MM-DD 格式的日期，如 2024-03-01",
+                    "{name} must be a date as YYYY-MM-DD, e.g. 2024-03-01"),
+    "date_exists": ("「{zh}」不是存在的日期：{value}", "{name} is not a real date: {value}"),
+    "date_future": ("「{zh}」不能晚于今天", "{name} cannot be in the future"),
+    "date_range": ("「{zh}」年份不合理：{value}", "{name} has an implausible year: {value}"),
+    "month_format": ("「{zh}」应为 YYYY-MM 格式的月份", "{name} must be a month as YYYY-MM"),
+    "year_format": ("「{zh}」应为四位年份", "{name} must be a four-digit year"),
+    "number": ("「{zh}」应为不小于 0 的数字", "{name} must be a number not below 0"),
+    "integer": ("「{zh}」应为不小于 0 的整数", "{name} must be a whole number not below 0"),
+    "money": ("「{zh}」应为金额（元，最多两位小数）",
+              "{name} must be an amount in yuan with at most two decimals"),
+    "bool": ("「{zh}」应为 是/否（yes/no）", "{name} must be yes or no"),
+    "enum": ("「{zh}」的取值应为：{allowed}", "{name} must be one of: {allowed}"),
+    "ref_missing": ("「{zh}」引用的记录不存在：{value}", "{name} refers to no existing record: {value}"),
+    "ref_type": ("「{zh}」应引用{target_zh}，而 {value} 不是", "{name} must refer to a {target_en}; {value} is not one"),
+    "refs_format": ("「{zh}」应为记录编号列表", "{name} must be a list of record ids"),
+    "id_format": ("「{zh}」应为 18 位（末位可为 X）或 15 位数字",
+                  "{name} must be 18 characters (digits, last may be X) or 15 digits"),
+    "id_region": ("「{zh}」前两位不是有效的省级行政区划代码", "{name} does not start with a valid province code"),
+    "id_birth_date": ("「{zh}」中的出生日期无效", "{name} holds no valid birth date"),
+    "id_checksum": ("「{zh}」校验位不正确，请核对号码", "{name} fails its check character (GB 11643); check the number"),
+    "id_birth_mismatch": ("「{zh}」与身份证号中的出生日期不一致",
+                          "{name} differs from the birth date inside id_number"),
+    "id_gender_mismatch": ("「{zh}」与身份证号顺序码表示的性别不一致",
+                           "{name} differs from the gender coded in id_number"),
+    "phone": ("「{zh}」应为 11 位手机号（1 开头，第二位 3–9）",
+              "{name} must be an 11-digit mobile number starting 13–19"),
+    "division_code": ("「{zh}」应为 6、9 或 12 位行政区划代码", "{name} must be a 6-, 9- or 12-digit division code"),
+    "home_org": ("「{zh}」与「所在党组织（系统外）」须填写其一",
+                 "give either {name} or external_home_org"),
+    "joined_too_young": ("「{zh}」早于年满 18 周岁", "{name} is before the member turned 18"),
+    "before": ("「{zh}」不能早于「{other_zh}」", "{name} cannot be before {other}"),
+    "ended_needs": ("状态为“已结束”时须填写「{zh}」", "{name} is required once the flow has ended"),
+    "reported_needs_date": ("状态为“已报到”时须填写「{zh}」", "{name} is required once reported"),
+    "transfer_target": ("「{zh}」与「转入组织（系统外）」须填写其一", "give either {name} or to_org_text"),
+    "absence_format": ("「{zh}」每项须含党员编号和缺席原因", "each of {name} needs member_id and reason"),
+    "unknown_field": ("没有名为「{name}」的字段", "there is no field {name}"),
+}
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARS = "10X98765432"
+# GB/T 2260 province-level codes (81/82/83: Hong Kong, Macao, Taiwan residence permits).
+PROVINCES = frozenset(
+    ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83"]
+)
+PHONE_RE = re.compile(r"1[3-9]\d{9}")
+DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+TRUE_WORDS = {"yes", "y", "true", "1", "是", "对", "已联系上"}
+FALSE_WORDS = {"no", "n", "false", "0", "否", "未联系上"}
+
+
+def issue(f: Field | str, rule: str, **kw: Any) -> Issue:
+    if isinstance(f, Field):
+        names = {"zh": f.zh, "en": f.en, "name": f.name}
+    else:
+        names = {"zh": f, "en": f, "name": f}
+    zh, en = RULES[rule]
+    return Issue(names["name"], rule, zh.format(**names, **kw), en.format(**names, **kw))
+
+
+def id_check_char(first17: str) -> str:
+    """ISO 7064 MOD 11-2 check character of the first 17 digits of a GB 11643 number."""
+    return CHECK_CHARS[sum(int(c) * w for c, w in zip(first17, WEIGHTS, strict=True)) % 11]
+
+
+def id_birth_date(number: str) -> dt.date | None:
+    """The birth date embedded in an 18- or 15-digit ID number, or None if it is not a date."""
+    try:
+        if len(number) == 18:
+            return dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        if len(number) == 15:
+            return dt.date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+    except ValueError:
+        return None
+    return None
+
+
+def id_gender(number: str) -> str:
+    """GB 11643: the sequence code is odd for men and even for women."""
+    digit = number[16] if len(number) == 18 else number[14]
+    return "male" if int(digit) % 2 else "female"
+
+
+def check_id_number(f: Field, raw: str, today: dt.date) -> str | Issue:
+    number = raw.strip().replace(" ", "").upper()
+    if re.fullmatch(r"\d{17}[\dX]", number) is None and re.fullmatch(r"\d{15}", number) is None:
+        return issue(f, "id_format")
+    if number[:2] not in PROVINCES:
+        return issue(f, "id_region")
+    born = id_birth_date(number)
+    if born is None or born > today or born.year < 1900:
+        return issue(f, "id_birth_date")
+    if len(number) == 18 and id_check_char(number[:17]) != number[17]:
+        return issue(f, "id_checksum")
+    return number
+
+
+def parse_date(f: Field, raw: Any, today: dt.date) -> str | Issue:
+    text = str(raw).strip()
+    m = DATE_RE.fullmatch(text)
+    if m is None:
+        return issue(f, "date_format")
+    try:
+        value = dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return issue(f, "date_exists", value=text)
+    if not 1900 <= value.year <= 2200:
+        return issue(f, "date_range", value=text)
+    if f.past and value > today:
+        return issue(f, "date_future")
+    return value.isoformat()
+
+
+def _clean_text(f: Field, raw: Any) -> str | Issue:
+    if not isinstance(raw, str):
+        return issue(f, "not_text")
+    text = unicodedata.normalize("NFC", raw).strip()
+    allowed = "\n\t" if f.kind == "longtext" else ""
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
+        return issue(f, "control_chars")
+    if len(text) > f.max_len:
+        return issue(f, "too_long", max=f.max_len)
+    return text
+
+
+def _number(f: Field, raw: Any, integer: bool) -> int | float | Issue:
+    if isinstance(raw, bool):
+        return issue(f, "integer" if integer else "number")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        return issue(f, "integer" if integer else "number")
+    if not value.is_finite() or value < 0 or value > 10**9:
+        return issue(f, "integer" if integer else "number")
+    if integer:
+        if value != value.to_integral_value():
+            return issue(f, "integer")
+        return int(value)
+    return float(value)
+
+
+def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
+    """The stored form of ``raw`` for field ``f``, or an Issue. ``None``/"" clears the field."""
+    today = today or dt.date.today()
+    if raw is None or (isinstance(raw, str) and raw.strip() == "") or raw == []:
+        return None
+    kind = f.kind
+    if kind in ("text", "longtext"):
+        return _clean_text(f, raw)
+    if kind == "date":
+        return parse_date(f, raw, today)
+    if kind == "month":
+        text = str(raw).strip()
+        m = MONTH_RE.fullmatch(text)
+        if m is None or not 1 <= int(m[2]) <= 12 or not 1900 <= int(m[1]) <= 2200:
+            return issue(f, "month_format")
+        return text
+    if kind == "year":
+        text = str(raw).strip()
+        if re.fullmatch(r"\d{4}", text) is None or not 1921 <= int(text) <= today.year + 1:
+            return issue(f, "year_format")
+        return int(text)
+    if kind == "int":
+        return _number(f, raw, integer=True)
+    if kind == "hours":
+        return _number(f, raw, integer=False)
+    if kind == "money":
+        try:
+            value = Decimal(str(raw).strip())
+        except InvalidOperation:
+            return issue(f, "money")
+        if (not value.is_finite() or value < 0 or value > 10**9
+                or value != value.quantize(Decimal("0.01"))):
+            return issue(f, "money")
+        return f"{value:.2f}"
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        return issue(f, "bool")
+    if kind == "enum":
+        value = str(raw).strip()
+        allowed = f.choice_values()
+        if value not in allowed:
+            # Accept the Chinese label too: people type 男, 务工经商, 电话.
+            for v, zh, _en in CHOICES[f.choices or ""]:
+                if value == zh:
+                    return v
+            return issue(f, "enum", allowed=", ".join(allowed))
+        return value
+    if kind == "ref":
+        if not isinstance(raw, str):
+            return issue(f, "ref_missing", value=str(raw))
+        return raw.strip()
+    if kind == "refs":
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            return issue(f, "refs_format")
+        ids = [i.strip() for i in items if i.strip()]
+        return list(dict.fromkeys(ids)) or None
+    if kind == "id_number":
+        if not isinstance(raw, str):
+            return issue(f, "id_format")
+        return check_id_number(f, raw, today)
+    if kind == "phone":
+        text = re.sub(r"[\s\-()]", "", str(raw))
+        text = re.sub(r"^(\+86|0086)", "", text)
+        if PHONE_RE.fullmatch(text) is None:
+            return issue(f, "phone")
+        return text
+    if kind == "division_code":
+        text = str(raw).strip()
+        if re.fullmatch(r"\d{6}(\d{3}(\d{3})?)?", text) is None or text[:2] not in PROVINCES:
+            return issue(f, "division_code")
+        return text
+    if kind == "absences":
+        if not isinstance(raw, list):
+            return issue(f, "absence_format")
+        out = []
+        for item in raw:
+            if (not isinstance(item, dict) or not isinstance(item.get("member_id"), str)
+                    or not isinstance(item.get("reason"), str) or not item["reason"].strip()):
+                return issue(f, "absence_format")
+            out.append({"member_id": item["member_id"], "reason": item["reason"].strip()[:200]})
+        return out or None
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+Lookup = Callable[[str], Mapping[str, Any] | None]
+
+
+def check_record(
+    rtype: RecordType,
+    record: Mapping[str, Any],
+    lookup: Lookup,
+    today: dt.date | None = None,
+) -> list[Issue]:
+    """Every rule the record (as it would be after the change) breaks.
+
+    ``lookup(rec_id)`` returns a live record or None; it resolves references.
+    """
+    today = today or dt.date.today()
+    issues: list[Issue] = []
+    for f in rtype.fields:
+        value = record.get(f.name)
+        if value is None:
+            if f.required:
+                issues.append(issue(f, "required"))
+            continue
+        if f.kind in ("ref", "refs"):
+            for ref_id in value if f.kind == "refs" else [value]:
+                target = lookup(ref_id)
+                if target is None:
+                    issues.append(issue(f, "ref_missing", value=ref_id))
+                elif target.get("type") != f.ref:
+                    from .schema import TYPES
+
+                    t = TYPES[f.ref or ""]
+                    issues.append(issue(f, "ref_type", value=ref_id, target_zh=t.zh,
+                                        target_en=t.en))
+        elif f.kind == "absences":
+            for item in value:
+                target = lookup(item["member_id"])
+                if target is None or target.get("type") != "member":
+                    issues.append(issue(f, "ref_missing", value=item["member_id"]))
+    issues.extend(CROSS_RULES.get(rtype.name, _no_rules)(rtype, record, today))
+    return issues
+
+
+def _no_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+    return []
+
+
+def _order(rtype: RecordType, r: Mapping[str, Any], first: str, later: str) -> list[Issue]:
+    """``later`` may not fall before ``first`` when both are given."""
+    a, b = r.get(first), r.get(later)
+    if a is not None and b is not None and b < a:
+        f, o = rtype[later], rtype[first]
+        return [issue(f, "before", other_zh=o.zh, other=o.name)]
+    return []
+
+
+def _member_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+    out: list[Issue] = []
+    number, born = r.get("id_number"), r.get("birth_date")
+    if number:
+        coded = id_birth_date(number)
+        if born and coded and coded.isoformat() != born:
+            out.append(issue(rtype["birth_date"], "id_birth_mismatch"))
+        if r.get("gender") and r["gender"] != id_gender(number):
+            out.append(issue(rtype["gender"], "id_gender_mismatch"))
+        if not born and coded:
+            born = coded.isoformat()
+    if not r.get("home_org_id") and not r.get("external_home_org"):
+        out.append(issue(rtype["home_org_id"], "home_org"))
+    joined = r.get("joined_on")
+    if born and joined:
+        b = dt.date.fromisoformat(born)
+        try:
+            adult = b.replace(year=b.year + 18)
+        except ValueError:  # born on 29 February
+            adult = dt.date(b.year + 18, 3, 1)
+        if dt.date.fromisoformat(joined) < adult:
+            out.append(issue(rtype["joined_on"], "joined_too_young"))
+    out += _order(rtype, r, "joined_on", "probation_ends_on")
+    return out
+
+
+def _flow_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+    out: list[Issue] = []
+    out += _order(rtype, r, "left_on", "expected_until")
+    out += _order(rtype, r, "left_on", "reported_on")
+    out += _order(rtype, r, "left_on", "ended_on")
+    if r.get("status") == "ended":
+        for name in ("ended_on", "end_reason"):
+            if r.get(name) is None:
+                out.append(issue(rtype[name], "ended_needs"))
+    if r.get("status") == "reported" and r.get("reported_on") is None:
+        out.append(issue(rtype["reported_on"], "reported_needs_date"))
+    return out
+
+
+def _transfer_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+    out: list[Issue] = []
+    if not r.get("to_org_id") and not r.get("to_org_text"):
+        out.append(issue(rtype["to_org_id"], "transfer_target"))
+    out += _order(rtype, r, "issued_on", "received_on")
+    return out
+
+
+def _span_rules(first: str, later: str) -> Callable[..., list[Issue]]:
+    def rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+        return _order(rtype, r, first, later)
+
+    return rules
+
+
+CROSS_RULES: dict[str, Callable[[RecordType, Mapping[str, Any], dt.date], list[Issue]]] = {
+    "member": _member_rules,
+    "flow": _flow_rules,
+    "transfer": _transfer_rules,
+    "vanguard": _span_rules("started_on", "ended_on"),
+    "probation_review": _span_rules("meeting_on", "approved_on"),
+}

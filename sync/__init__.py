@@ -1,0 +1,1 @@
+"""Replication between devices and the county server (DESIGN §3). Built in a later issue."""

@@ -1,0 +1,1 @@
+"""The terminal interface and the ``liudong`` command line."""

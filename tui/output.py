@@ -1,0 +1,87 @@
+"""Text output for the command line: the user's language, CJK-aware columns, masked ID numbers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from store.errors import current_lang
+from store.schema import CHOICES, TYPES, choice_label
+
+
+def t(zh: str, en: str) -> str:
+    return zh if current_lang() == "zh" else en
+
+
+def width(text: str) -> int:
+    """Columns a string takes in a terminal: East Asian wide and fullwidth characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 0 if unicodedata.combining(c)
+               else 1 for c in text)
+
+
+def pad(text: str, cols: int) -> str:
+    return text + " " * max(0, cols - width(text))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    cols = [max([width(h)] + [width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(pad(h, c) for h, c in zip(headers, cols)).rstrip()]
+    lines.append("  ".join("-" * c for c in cols))
+    lines += ["  ".join(pad(v, c) for v, c in zip(r, cols)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def mask_id(number: str) -> str:
+    """On screen an ID number shows its region and its last four characters only."""
+    if len(number) <= 8:
+        return "*" * len(number)
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+def show_value(type_name: str, name: str, value: Any, lookup: Any = None,
+               reveal: bool = False) -> str:
+    """A stored value as a person reads it: enum labels, yes/no, names of referenced records."""
+    if value is None:
+        return ""
+    f = TYPES[type_name].by_name.get(name)
+    lang = current_lang()
+    if f is None:
+        return str(value)
+    if f.kind == "enum" and f.choices:
+        return choice_label(f.choices, value, lang)
+    if f.kind == "bool":
+        return t("是", "yes") if value else t("否", "no")
+    if f.sensitive and not reveal:
+        return mask_id(str(value))
+    if f.kind == "ref" and lookup is not None:
+        target = lookup(value)
+        if target is not None:
+            title = TYPES[target["type"]].title
+            return str(target.get(title) or value)
+    if f.kind == "refs":
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def record_lines(doc: dict[str, Any], lookup: Any = None, reveal: bool = False) -> list[str]:
+    """``label: value`` lines for every field that has a value, in schema order."""
+    rtype = TYPES[doc["type"]]
+    lang = current_lang()
+    labels = [(f, f.label(lang)) for f in rtype.fields if doc.get(f.name) is not None]
+    cols = max([width(label) for _, label in labels] + [4])
+    out = [f"{pad(t('编号', 'id'), cols)}  {doc['id']}"]
+    for f, label in labels:
+        out.append(f"{pad(label, cols)}  {show_value(doc['type'], f.name, doc[f.name], lookup, reveal)}")
+    return out
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def choices_help(key: str) -> str:
+    return ", ".join(f"{v}({zh})" for v, zh, _ in CHOICES[key])
