@@ -8,6 +8,8 @@ names costs about half a second, too much for every unlock.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,11 +32,18 @@ SURNAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _lazy_pinyin(text: str) -> list[str]:
-    from pypinyin import Style, lazy_pinyin  # imported on first use: pypinyin loads large tables
+def _readings(text: str, alternates: int) -> list[list[str]]:
+    """Syllable sequences for ``text``: the common reading first, then, for characters with
+    several readings in names (长 zhang/chang, 重 zhong/chong, 乐 le/yue), the second reading,
+    at most ``alternates`` sequences in all."""
+    # Imported on first use. Names are read character by character, so pypinyin's phrase table
+    # (130 ms to load, a third of a command's start-up) is skipped.
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
+    from pypinyin import Style, pinyin
 
-    return [s.lower() for s in lazy_pinyin(text, style=Style.NORMAL, v_to_u=False,
-                                           errors=lambda chars: list(chars))]
+    per_char = [[s.lower() for s in options[:2]] for options in pinyin(
+        text, style=Style.NORMAL, heteronym=True, errors=lambda chars: [[c] for c in chars])]
+    return [list(seq) for seq in itertools.islice(itertools.product(*per_char), alternates)]
 
 
 def _variants(syllables: list[str]) -> list[list[str]]:
@@ -48,29 +57,23 @@ def _variants(syllables: list[str]) -> list[list[str]]:
 
 
 def name_readings(name: str) -> list[list[str]]:
-    """Possible syllable sequences for a name: surname reading(s) first, at most four variants."""
+    """Possible syllable sequences for a name: the surname as a surname first (单 shan), then
+    its everyday reading (dan), each with the given name's likely readings; at most eight."""
     name = name.strip()
     if not name:
         return []
-    rest_start, surname_readings = 0, []
-    for length in (2, 1):
-        head = name[:length]
-        if len(name) > length - 1 and head in SURNAMES:
-            rest_start = length
-            surname_readings.append(list(SURNAMES[head]))
-            surname_readings.append(_lazy_pinyin(head))
-            break
-    if rest_start == 0:
-        readings = [_lazy_pinyin(name)]
-    else:
-        rest = _lazy_pinyin(name[rest_start:]) if len(name) > rest_start else []
-        readings = [s + rest for s in surname_readings]
+    head_len = next((n for n in (2, 1) if len(name) >= n and name[:n] in SURNAMES), 0)
+    heads = [list(SURNAMES[name[:head_len]])] if head_len else []
+    heads += _readings(name[:head_len] or name[:1], 1)
+    head_len = head_len or 1
+    rest = _readings(name[head_len:], 4) if len(name) > head_len else [[]]
     unique: list[list[str]] = []
-    for r in readings:
-        for v in _variants(r):
-            if v not in unique:
-                unique.append(v)
-    return unique[:4]
+    for h in heads:
+        for r in rest:
+            for v in _variants(h + r):
+                if v not in unique:
+                    unique.append(v)
+    return unique[:8]
 
 
 def member_keys(doc: Mapping[str, Any]) -> str:

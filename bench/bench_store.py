@@ -1,0 +1,427 @@
+"""Benchmarks of the local store against SQLCipher, measured in the same run (DESIGN §7).
+
+    python bench/bench_store.py            # 200 / 20,000 members, 200,000 journal ops
+    python bench/bench_store.py --quick    # 200 / 2,000 members, 20,000 ops (under a minute)
+
+Three figures, each beside an anchor timed in the same process on the same filesystem:
+
+1. durable commit of one member edit (``store.put``), against one ``UPDATE`` + ``COMMIT`` in
+   SQLCipher with ``journal_mode=WAL`` and ``synchronous=FULL``; the two are interleaved;
+2. opening the large store (KDF timed inside the same call), against keying a SQLCipher
+   database of the same rows with its default PBKDF2 and counting them;
+3. search as you type, against a ``LIKE`` scan over the same rows with the same readings.
+
+Needs ``sqlcipher3-binary`` (``pip install -e .[bench]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3
+
+from store import TEST_KDF, KdfParams, Store, crypto
+from store.search import name_readings
+from store.validate import id_check_char
+
+PASSPHRASE = "correct horse battery"
+ORG = {"name": "城关村党支部", "kind": "branch", "division_code": "330122"}
+SEED = 20240611
+BATCH = 100  # ops per commit while building
+TODAY = dt.date.today()
+
+
+@dataclass(frozen=True)
+class Sizes:
+    small: int  # members, for commit@small
+    large: int  # members, for commit@large, open and search
+    ops: int  # journal ops in the large store's history
+    commits: int  # measured commits per store
+    opens: int  # measured opens
+    search_reps: int  # runs per search query
+
+
+FULL = Sizes(small=200, large=20_000, ops=200_000, commits=200, opens=3, search_reps=15)
+QUICK = Sizes(small=200, large=2_000, ops=20_000, commits=200, opens=3, search_reps=15)
+
+
+# -- plausible people --------------------------------------------------------------------------
+
+# The hundred most common surnames, in order, plus a few that read differently as surnames.
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
+    "龚邵万钱严覃武戴莫孔向汤"
+)
+RARE_SURNAMES = ("单", "解", "仇", "查", "翟", "欧阳", "司马", "诸葛", "区", "缪")
+GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂华建国文红玉兰春梅海波辉鹏飞斌宇浩凯健俊"
+    "帆旭宁龙林欣晨雪琳晶婷倩颖佳慧萍玲丹燕云峰鑫亮成志新东晓小立永长重乐朝子嘉思雨博轩然宏"
+    "德荣福贵生祥金凤琴兵彬"
+)
+REGIONS = ("330122", "330122", "330122", "330106", "330102", "330110", "330182", "320106",
+           "340104", "360102", "440106", "510107")
+EDUCATION = (("junior", 20), ("senior", 25), ("college", 20), ("bachelor", 28), ("master", 6),
+             ("doctor", 1))
+ETHNICITY = (("汉族", 94), ("畲族", 3), ("回族", 2), ("满族", 1))
+PLACES = ("杭州", "宁波", "上海", "苏州", "深圳", "广州", "义乌", "成都")
+
+
+def _weighted(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
+
+
+def random_name(rng: random.Random) -> str:
+    if rng.random() < 0.02:
+        surname = rng.choice(RARE_SURNAMES)
+    else:  # roughly Zipf: 王, 李 and 张 are each about 7% of people
+        surname = rng.choices(SURNAMES, weights=[1 / (r + 4) for r in range(len(SURNAMES))])[0]
+    return surname + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
+
+
+def random_phone(rng: random.Random) -> str:
+    return f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+
+
+def random_member(rng: random.Random) -> dict[str, Any]:
+    born = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(55 * 365))
+    gender = rng.choice(("male", "female"))
+    seq = rng.randrange(100) * 10 + rng.choice((1, 3, 5, 7, 9) if gender == "male" else
+                                               (0, 2, 4, 6, 8))
+    first17 = f"{rng.choice(REGIONS)}{born:%Y%m%d}{seq:03d}"
+    try:
+        adult = born.replace(year=born.year + 18)
+    except ValueError:  # born on 29 February
+        adult = dt.date(born.year + 18, 3, 1)
+    joined = adult + dt.timedelta(days=rng.randrange(max(1, (TODAY - adult).days)))
+    member: dict[str, Any] = {
+        "name": random_name(rng),
+        "gender": gender,
+        "birth_date": born.isoformat(),
+        "ethnicity": _weighted(rng, ETHNICITY),
+        "id_number": first17 + id_check_char(first17),
+        "phone": random_phone(rng),
+        "education": _weighted(rng, EDUCATION),
+        "standing": "full",
+        "joined_on": joined.isoformat(),
+        "mobility": "none",
+    }
+    if rng.random() < 0.3:
+        member["notes"] = f"在{rng.choice(PLACES)}务工，每月电话联系"
+    return member
+
+
+def random_edit(rng: random.Random, n: int) -> dict[str, Any]:
+    """One realistic change to a member: a new phone number or a dated note."""
+    if rng.random() < 0.5:
+        return {"phone": random_phone(rng)}
+    return {"notes": f"第{n}次联系：在{rng.choice(PLACES)}务工，情况良好"}
+
+
+# -- our store ---------------------------------------------------------------------------------
+
+def build_store(path: Path, members: list[dict[str, Any]], ops: int, kdf: KdfParams,
+                rng: random.Random) -> int:
+    """A store holding ``members`` and ``ops`` journal ops in all, committed ``BATCH`` at a time
+    (compaction runs by itself as the journal grows); returns its generation."""
+    store, _ = Store.create(path, PASSPHRASE, kdf=kdf, org=dict(ORG))
+    with store:
+        org_id = store.meta["own_org_id"]
+        ids = []
+        for start in range(0, len(members), BATCH):
+            with store.batch() as b:
+                for m in members[start:start + BATCH]:
+                    ids.append(b.put("member", {**m, "home_org_id": org_id}))
+        while (done := int(store.meta["dev_seq"])) < ops:
+            with store.batch() as b:
+                for rec_id in rng.sample(ids, min(BATCH, ops - done, len(ids))):
+                    b.put("member", random_edit(rng, done), rec_id)
+        return store.gen
+
+
+@contextmanager
+def timed_kdf() -> Iterator[list[float]]:
+    """Seconds spent in ``crypto.derive_key`` while the block runs (keyslots calls it through
+    the module, so wrapping the attribute sees every call)."""
+    spent: list[float] = []
+    original = crypto.derive_key
+
+    def wrapper(*args: Any, **kwargs: Any) -> bytes:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    crypto.derive_key = wrapper  # type: ignore[assignment]
+    try:
+        yield spent
+    finally:
+        crypto.derive_key = original  # type: ignore[assignment]
+
+
+def time_open(path: Path) -> tuple[float, float]:
+    """(whole open, of which the KDF), in seconds."""
+    with timed_kdf() as kdf:
+        start = time.perf_counter()
+        store = Store.open(path, PASSPHRASE)
+        took = time.perf_counter() - start
+    store.close()
+    return took, sum(kdf)
+
+
+# -- the SQLCipher anchor ----------------------------------------------------------------------
+
+def sql_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sqlcipher_connect(path: Path) -> sqlcipher3.Connection:
+    conn = sqlcipher3.connect(str(path), isolation_level=None)
+    conn.execute(f"PRAGMA key = {sql_quote(PASSPHRASE)}")
+    conn.execute("PRAGMA journal_mode = WAL").fetchall()
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def sqlite_row(doc: dict[str, Any]) -> tuple[str, ...]:
+    readings = name_readings(doc["name"])
+    rest = {k: v for k, v in doc.items() if k not in ("id", "name", "phone", "id_number")}
+    return (doc["id"], doc["name"], " ".join("".join(r) for r in readings),
+            " ".join("".join(s[0] for s in r) for r in readings), doc.get("phone", ""),
+            doc.get("id_number", ""), json.dumps(rest, ensure_ascii=False))
+
+
+def build_sqlcipher(path: Path, store: Store) -> None:
+    """A SQLCipher database holding the same members as ``store``, readings included."""
+    conn = sqlcipher_connect(path)
+    conn.execute("CREATE TABLE members (id TEXT PRIMARY KEY, name TEXT, pinyin TEXT, "
+                 "initials TEXT, phone TEXT, id_number TEXT, doc TEXT NOT NULL)")
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [sqlite_row(m) for m in store.live("member")])
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def time_sqlcipher_open(path: Path) -> float:
+    start = time.perf_counter()
+    conn = sqlcipher_connect(path)
+    conn.execute("SELECT count(*) FROM members").fetchone()
+    took = time.perf_counter() - start
+    conn.close()
+    return took
+
+
+SEARCH_SQL = ("SELECT id, name, phone, doc FROM members WHERE name LIKE ?1 OR pinyin LIKE ?1 "
+              "OR initials LIKE ?1 OR phone LIKE ?1 OR id_number LIKE ?2")
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def p90(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=10)[8]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@dataclass
+class CommitFigures:
+    ours: list[float]
+    anchor: list[float]
+    compactions: int
+
+
+def measure_commits(store: Store, conn: sqlcipher3.Connection, count: int,
+                    rng: random.Random) -> CommitFigures:
+    """``count`` single-edit commits in each, interleaved so drift hits both alike."""
+    ids = [m["id"] for m in store.live("member")]
+    ours: list[float] = []
+    anchor: list[float] = []
+    gen = store.gen
+
+    def sqlcipher_edit(rec_id: str, phone: str) -> None:
+        conn.execute("BEGIN")
+        conn.execute("UPDATE members SET phone = ? WHERE id = ?", (phone, rec_id))
+        conn.execute("COMMIT")
+
+    for i in range(count + 10):  # the first ten warm up
+        rec_id = rng.choice(ids)
+        change = random_edit(rng, i)
+        t_ours = timed(lambda: store.put("member", change, rec_id))  # noqa: B023
+        t_anchor = timed(lambda: sqlcipher_edit(rec_id, random_phone(rng)))  # noqa: B023
+        if i >= 10:
+            ours.append(t_ours)
+            anchor.append(t_anchor)
+    return CommitFigures(ours, anchor, store.gen - gen)
+
+
+def report_commits(label: str, f: CommitFigures) -> None:
+    print(f"  {label}: ours median {ms(statistics.median(f.ours))}, p90 {ms(p90(f.ours))}, "
+          f"max {ms(max(f.ours))} ({f.compactions} compaction(s) among them)")
+    print(f"  {' ' * len(label)}  SQLCipher median {ms(statistics.median(f.anchor))}, "
+          f"p90 {ms(p90(f.anchor))}, max {ms(max(f.anchor))}")
+
+
+def commit_bench(db: Path, store: Store, count: int, rng: random.Random) -> CommitFigures:
+    """Commits in ``store`` and in a SQLCipher copy of its members made at ``db``."""
+    build_sqlcipher(db, store)
+    conn = sqlcipher_connect(db)
+    try:
+        return measure_commits(store, conn, count, rng)
+    finally:
+        conn.close()
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    what: str
+    ours: str
+    anchor: str
+    ratio: str
+    target: str
+    ok: bool | None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, under a minute")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where to put the stores (default: a temporary directory)")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    rng = random.Random(SEED)
+    print(f"liudong store benchmark — {sizes.small:,} / {sizes.large:,} members, "
+          f"{sizes.ops:,} journal ops, seed {SEED}, SQLCipher "
+          f"{sqlcipher3.connect(':memory:').execute('PRAGMA cipher_version').fetchone()[0]}")
+    with tempfile.TemporaryDirectory(prefix="liudong-bench-", dir=args.dir) as tmp:
+        root = Path(tmp)
+        print(f"  in {root}")
+        rows = run(root, sizes, rng)
+    print()
+    widths = [max(len(getattr(r, f)) for r in rows) for f in ("what", "ours", "anchor", "ratio")]
+    head = ("what", "ours", "anchor", "ratio")
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + "  target")
+    for r in rows:
+        cells = (r.what, r.ours, r.anchor, r.ratio)
+        mark = {True: "ok", False: "MISSED", None: ""}[r.ok]
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+              + f"  {r.target}  {mark}".rstrip())
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+def run(root: Path, sizes: Sizes, rng: random.Random) -> list[Row]:
+    rows: list[Row] = []
+
+    # The real KDF, as `init` would choose it.
+    start = time.perf_counter()
+    kdf = crypto.calibrate()
+    calibrating = time.perf_counter() - start
+    kdf_time = timed(lambda: crypto.derive_key(b"benchmark", b"\0" * 16, kdf))
+    print(f"KDF: calibrated {kdf.to_json()} in {calibrating:.1f} s; one derivation "
+          f"{kdf_time:.3f} s")
+    rows.append(Row("KDF (calibrated)", f"{kdf_time:.3f} s", "", "", "0.3–0.5 s",
+                    0.3 <= kdf_time <= 0.5))
+
+    # 1a. commits at the small size.
+    print(f"\nbuilding a store of {sizes.small:,} members …")
+    small_path = root / "small"
+    build_store(small_path, [random_member(rng) for _ in range(sizes.small)], 0, TEST_KDF, rng)
+    with Store.open(small_path, PASSPHRASE) as store:
+        small = commit_bench(root / "anchor-small.db", store, sizes.commits, rng)
+    print(f"durable commit of one edit, {sizes.commits} commits:")
+    report_commits(f"@{sizes.small:,}", small)
+
+    # 2. the large store: open time.
+    print(f"\nbuilding a store of {sizes.large:,} members and {sizes.ops:,} ops "
+          f"({BATCH} ops per commit) …")
+    large_path = root / "large"
+    start = time.perf_counter()
+    members = [random_member(rng) for _ in range(sizes.large)]
+    gen = build_store(large_path, members, sizes.ops, kdf, rng)
+    files = {p.name: p.stat().st_size for p in large_path.iterdir()}
+    print(f"  built in {time.perf_counter() - start:.1f} s, generation {gen}; files: "
+          + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(files.items()) if v > 1000))
+    large_db = root / "anchor-large.db"
+    with Store.open(large_path, PASSPHRASE) as store:
+        build_sqlcipher(large_db, store)
+    opens, kdfs, anchor_opens = [], [], []
+    for _ in range(sizes.opens):
+        took, in_kdf = time_open(large_path)
+        opens.append(took)
+        kdfs.append(in_kdf)
+        anchor_opens.append(time_sqlcipher_open(large_db))
+    beyond = statistics.median(o - k for o, k in zip(opens, kdfs, strict=True))
+    open_ours, open_anchor = statistics.median(opens), statistics.median(anchor_opens)
+    print(f"open, median of {sizes.opens}: ours {open_ours:.3f} s, of which KDF "
+          f"{statistics.median(kdfs):.3f} s → {beyond:.3f} s beyond the KDF; "
+          f"SQLCipher open + count(*) {open_anchor:.3f} s")
+    rows.append(Row(f"open {sizes.large // 1000}k/{sizes.ops // 1000}k beyond KDF",
+                    f"{beyond:.3f} s", "", "", "≤ 1.5 s", beyond <= 1.5))
+    rows.append(Row(f"open {sizes.large // 1000}k/{sizes.ops // 1000}k incl. KDF",
+                    f"{open_ours:.3f} s", f"{open_anchor:.3f} s",
+                    f"{open_ours / open_anchor:.2f}×", "(info)", None))
+
+    with Store.open(large_path, PASSPHRASE) as store:
+        # 3. search as you type.
+        queries = ["zs", "zhang", "张", "138", "002x", members[7]["name"],
+                   "".join(name_readings(members[7]["name"])[0])]
+        conn = sqlcipher_connect(large_db)
+        print(f"\nsearch at {sizes.large:,} members, median of {sizes.search_reps} runs:")
+        worst: tuple[float, float, str] = (0.0, 0.0, "")
+        for q in queries:
+            ours = [timed(lambda: store.search_members(q)) for _ in range(sizes.search_reps)]  # noqa: B023
+            params = (f"%{q}%", f"%{q}")
+            anchor = [timed(lambda: conn.execute(SEARCH_SQL, params).fetchall())  # noqa: B023
+                      for _ in range(sizes.search_reps)]
+            hits = len(store.search_members(q)), len(conn.execute(SEARCH_SQL, params).fetchall())
+            o, a = statistics.median(ours), statistics.median(anchor)
+            print(f"  {q!r:>12}: ours {ms(o):>9} ({hits[0]:>5} hits)   "
+                  f"SQLCipher {ms(a):>9} ({hits[1]:>5} hits)   {o / a:.2f}×")
+            worst = max(worst, (o, a, q))
+        conn.close()
+
+        # 1b. commits at the large size, on the store with the long history.
+        large = commit_bench(root / "anchor-large-commits.db", store, sizes.commits, rng)
+    print(f"\ndurable commit of one edit, {sizes.commits} commits:")
+    report_commits(f"@{sizes.large:,}", large)
+
+    for label, f in ((f"@{sizes.small:,}", small), (f"@{sizes.large:,}", large)):
+        o, a = statistics.median(f.ours), statistics.median(f.anchor)
+        rows.append(Row(f"commit {label} median", ms(o), ms(a), f"{o / a:.2f}×", "≤ 2×",
+                        o / a <= 2))
+    scaling = statistics.median(large.ours) / statistics.median(small.ours)
+    anchor_scaling = statistics.median(large.anchor) / statistics.median(small.anchor)
+    rows.append(Row(f"commit @{sizes.large // 1000}k / @{sizes.small}", f"{scaling:.2f}",
+                    f"{anchor_scaling:.2f}", "", "≤ 1.5", scaling <= 1.5))
+    o, a, q = worst
+    rows.append(Row(f"search, slowest query ({q})", ms(o), ms(a), f"{o / a:.2f}×", "≤ 20 ms",
+                    o <= 0.020))
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())
