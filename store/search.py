@@ -16,7 +16,8 @@ from typing import Any
 # Surnames whose reading as a surname differs from the character's everyday reading.
 # Compound surnames first: they are matched before single characters.
 SURNAMES: dict[str, tuple[str, ...]] = {
-    "万俟": ("mo", "qi"), "尉迟": ("yu", "chi"), "长孙": ("zhang", "sun"), "单于": ("chan", "yu"),
+    # 单于 (chanyu) is left out: a modern 单于X is surname 单 with a given name 于X.
+    "万俟": ("mo", "qi"), "尉迟": ("yu", "chi"), "长孙": ("zhang", "sun"),
     "澹台": ("tan", "tai"), "令狐": ("ling", "hu"), "宇文": ("yu", "wen"), "欧阳": ("ou", "yang"),
     "单": ("shan",), "曾": ("zeng",), "解": ("xie",), "仇": ("qiu",), "区": ("ou",),
     "查": ("zha",), "朴": ("piao",), "覃": ("qin",), "翟": ("zhai",), "盖": ("ge",),
@@ -76,11 +77,16 @@ def name_readings(name: str) -> list[list[str]]:
     return unique[:8]
 
 
+# Bump when member_keys changes: stores rebuild their keys on open (State.upgrade).
+SEARCH_VERSION = 2
+
+
 def member_keys(doc: Mapping[str, Any]) -> str:
     """One lower-case string holding every key of a member, separated by NUL.
 
-    The ID number is held only as its last six characters: people search by suffix, and a
-    full number in the index would let "1101" match every member born in Beijing's districts.
+    The ID number is marked ``#…$`` and matched only at its end: people search by a suffix or
+    the whole number, and a fragment such as "1101" must not match every member born in
+    Beijing's districts.
     """
     parts: list[str] = []
     name = str(doc.get("name") or "")
@@ -92,13 +98,18 @@ def member_keys(doc: Mapping[str, Any]) -> str:
     if doc.get("phone"):
         parts.append(str(doc["phone"]))
     if doc.get("id_number"):
-        parts.append("#" + str(doc["id_number"])[-6:].lower() + "$")
+        parts.append("#" + str(doc["id_number"]).lower() + "$")
     return "\0".join(parts)
+
+
+def _words(query: str) -> list[str]:
+    # lü is kept as lv (and lu) in the keys
+    return query.lower().replace("ü", "v").split()
 
 
 def matches(keys: str, query: str) -> bool:
     """Does a query match a member's keys? All space-separated words must match."""
-    return all(_word_matches(keys, w) for w in query.lower().split())
+    return all(_word_matches(keys, w) for w in _words(query))
 
 
 def _word_matches(keys: str, word: str) -> bool:
@@ -116,7 +127,7 @@ def _word_matches(keys: str, word: str) -> bool:
 
 def filter_ids(index: Mapping[str, str], query: str, ids: Iterable[str] | None = None) -> list[str]:
     """Ids whose keys match ``query``; ``ids`` restricts and orders the candidates."""
-    words = query.lower().split()
+    words = _words(query)
     if not words:
         return list(ids if ids is not None else index)
     candidates = ids if ids is not None else index.keys()

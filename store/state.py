@@ -16,7 +16,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from .schema import TYPES
-from .search import member_keys
+from .search import SEARCH_VERSION, member_keys
 
 STATE_FORMAT = 1
 
@@ -153,3 +153,10 @@ class State:
         state.search = doc["search"]
         state.outbox = doc["outbox"]
         return state
+
+    def upgrade(self) -> None:
+        """Bring derived data written by an older version up to date, in memory; the next
+        compaction persists it. Runs after every replay, so disk and memory agree."""
+        if self.meta.get("search_version") != SEARCH_VERSION:
+            self.search = {rid: member_keys(doc) for rid, doc in self.data["member"].items()}
+            self.meta["search_version"] = SEARCH_VERSION

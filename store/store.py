@@ -114,6 +114,7 @@ class Store:
             ])
             store = cls(root, master, slots, lock, 0)
             store.state.meta.update({"store_id": store_id, "device_id": new_ulid()})
+            store.state.upgrade()
             if org:
                 # The register's own organization goes into the first snapshot, so a store
                 # never exists without it.
@@ -177,6 +178,7 @@ class Store:
                 self.state.apply_entry(json.loads(raw))
             except (ValueError, KeyError, TypeError) as exc:
                 raise Corrupted(journal.name, "条目无法应用", f"holds an entry that cannot be applied ({exc})") from None
+        self.state.upgrade()
         self.dropped_tail = found.size - found.end
         self._writer = sealed.JournalWriter(journal, self._master, found)
         self._hlc = Hlc(self.state.meta.get("hlc"))
@@ -416,6 +418,7 @@ class Store:
             replay = State.from_bytes(snap.state)
             for raw in found.entries:
                 replay.apply_entry(json.loads(raw))
+            replay.upgrade()
             if replay.to_bytes() != self.state.to_bytes():
                 out.append(Finding("error", "磁盘上的内容与内存中的不一致",
                                    "what is on disk differs from what is in memory"))

@@ -68,9 +68,10 @@ CHECK_CHARS = "10X98765432"
 PROVINCES = frozenset(
     ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83"]
 )
-PHONE_RE = re.compile(r"1[3-9]\d{9}")
-DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+# re.ASCII: \d must not match other scripts' digits; full-width ones are folded by NFKC first.
+PHONE_RE = re.compile(r"1[3-9]\d{9}", re.ASCII)
+DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 TRUE_WORDS = {"yes", "y", "true", "1", "是", "对", "已联系上"}
 FALSE_WORDS = {"no", "n", "false", "0", "否", "未联系上"}
 
@@ -109,7 +110,8 @@ def id_gender(number: str) -> str:
 
 def check_id_number(f: Field, raw: str, today: dt.date) -> str | Issue:
     number = raw.strip().replace(" ", "").upper()
-    if re.fullmatch(r"\d{17}[\dX]", number) is None and re.fullmatch(r"\d{15}", number) is None:
+    if (re.fullmatch(r"\d{17}[\dX]", number, re.ASCII) is None
+            and re.fullmatch(r"\d{15}", number, re.ASCII) is None):
         return issue(f, "id_format")
     if number[:2] not in PROVINCES:
         return issue(f, "id_region")
@@ -142,7 +144,9 @@ def _clean_text(f: Field, raw: Any) -> str | Issue:
         return issue(f, "not_text")
     text = unicodedata.normalize("NFC", raw).strip()
     allowed = "\n\t" if f.kind == "longtext" else ""
-    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
+    # Cc: control characters; Cf: invisible format characters (zero-width space, bidi
+    # overrides) that make a name look like 张三 without matching 张三.
+    if any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed for c in text):
         return issue(f, "control_chars")
     if len(text) > f.max_len:
         return issue(f, "too_long", max=f.max_len)
@@ -162,7 +166,7 @@ def _number(f: Field, raw: Any, integer: bool) -> int | float | Issue:
         if value != value.to_integral_value():
             return issue(f, "integer")
         return int(value)
-    return float(value)
+    return float(value) + 0.0  # no -0.0
 
 
 def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
@@ -173,6 +177,9 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
     kind = f.kind
     if kind in ("text", "longtext"):
         return _clean_text(f, raw)
+    if isinstance(raw, str):
+        # Chinese input methods type full-width digits and letters (１３８, Ｘ): fold them.
+        raw = unicodedata.normalize("NFKC", raw)
     if kind == "date":
         return parse_date(f, raw, today)
     if kind == "month":
@@ -183,7 +190,7 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
         return text
     if kind == "year":
         text = str(raw).strip()
-        if re.fullmatch(r"\d{4}", text) is None or not 1921 <= int(text) <= today.year + 1:
+        if re.fullmatch(r"\d{4}", text, re.ASCII) is None or not 1921 <= int(text) <= today.year + 1:
             return issue(f, "year_format")
         return int(text)
     if kind == "int":
@@ -214,7 +221,7 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
         if value not in allowed:
             # Accept the Chinese label too: people type 男, 务工经商, 电话.
             for v, zh, _en in CHOICES[f.choices or ""]:
-                if value == zh:
+                if value in (zh, unicodedata.normalize("NFKC", zh)):
                     return v
             return issue(f, "enum", allowed=", ".join(allowed))
         return value
@@ -240,7 +247,8 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
         return text
     if kind == "division_code":
         text = str(raw).strip()
-        if re.fullmatch(r"\d{6}(\d{3}(\d{3})?)?", text) is None or text[:2] not in PROVINCES:
+        if (re.fullmatch(r"\d{6}(\d{3}(\d{3})?)?", text, re.ASCII) is None
+                or text[:2] not in PROVINCES):
             return issue(f, "division_code")
         return text
     if kind == "absences":

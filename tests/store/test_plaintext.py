@@ -60,7 +60,7 @@ def test_no_personal_data_in_any_store_file(store_path: Path) -> None:
     store.close()
     with Store.open(store_path, "another passphrase") as s:
         assert {m["name"] for m in s.live("member")} == set(NAMES)
-    assert scan(store_path, markers + [PASSPHRASE, "another passphrase"]) == []
+    assert scan(store_path, [*markers, PASSPHRASE, "another passphrase"]) == []
 
 
 def store_kdf():  # type: ignore[no-untyped-def]

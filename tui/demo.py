@@ -1,0 +1,188 @@
+"""``liudong demo``: a demo register of plausible members and flows, and a tour of the commands.
+
+Until the terminal interface exists, the demo builds the store, then runs the commands a branch
+worker uses on it and shows what each prints. The store stays behind for the user to explore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from store import Store, WrongPassphrase
+from store.register import flow_in, flow_out, log_contact, report_in
+from store.validate import id_check_char
+
+DEMO_PASSPHRASE = "liudong-demo"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余杜叶程魏苏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤单"
+GIVEN_MALE = "伟强磊军洋勇杰涛明超辉刚平建国志华文斌俊峰鹏飞宇浩亮成林海波"
+GIVEN_FEMALE = "芳娜敏静丽艳娟霞秀英玲桂兰萍红梅琳燕雪慧颖佳倩婷"
+# Host places of outflow members: division code, address, employer, host organization.
+DESTINATIONS = [
+    ("440305", "广东省深圳市南山区科技园", "深圳某电子科技有限公司", "南山区科技园综合党委"),
+    ("310115", "上海市浦东新区张江镇", "上海某生物医药公司", "张江镇两新组织党委"),
+    ("330106", "浙江省杭州市西湖区", "杭州某网络科技公司", None),
+    ("320505", "江苏省苏州市虎丘区", "苏州某精密制造公司", "苏州高新区非公企业党委"),
+    ("110105", "北京市朝阳区望京街道", "北京某物流公司", None),
+    ("500112", "重庆市渝北区", "重庆某建筑劳务公司", "渝北区流动党员党支部"),
+    ("350203", "福建省厦门市思明区", "厦门某外贸公司", None),
+]
+HOME_REGION = "411522"  # the demo county's division code (光山县, Henan)
+
+
+def _id_number(rng: random.Random, born: dt.date, male: bool) -> str:
+    seq = rng.randrange(0, 1000)
+    if (seq % 2 == 1) != male:
+        seq = (seq + 1) % 1000
+    body = f"{HOME_REGION}{born:%Y%m%d}{seq:03d}"
+    return body + id_check_char(body)
+
+
+def _phone(rng: random.Random) -> str:
+    return rng.choice(["13", "15", "18", "17", "19"]) + f"{rng.randrange(10**9):09d}"
+
+
+def build_demo(store: Store, members: int = 200, seed: int = 2026,
+               today: dt.date | None = None) -> dict[str, str]:
+    """Plausible members, outflows (host known or not), inflows, report-ins and contacts.
+    Returns the ids of the members the tour uses by name."""
+    rng = random.Random(seed)
+    today = today or dt.date.today()
+    named: dict[str, str] = {}
+    ids: list[str] = []
+    people: list[tuple[str, bool, dt.date]] = [("张三", True, dt.date(1988, 5, 12)),
+                                               ("单丽", False, dt.date(1992, 9, 3))]
+    while len(people) < members:
+        male = rng.random() < 0.62
+        given = "".join(rng.choice(GIVEN_MALE if male else GIVEN_FEMALE)
+                        for _ in range(rng.choice((1, 2, 2))))
+        born = dt.date(rng.randint(1950, 2002), rng.randint(1, 12), rng.randint(1, 28))
+        people.append((rng.choice(SURNAMES) + given, male, born))
+    with store.batch(today) as b:
+        for name, male, born in people:
+            joined = born.replace(year=born.year + rng.randint(19, 40))
+            joined = min(joined, today - dt.timedelta(days=400))
+            values: dict[str, Any] = {
+                "name": name, "gender": "male" if male else "female",
+                "birth_date": born.isoformat(), "id_number": _id_number(rng, born, male),
+                "phone": _phone(rng), "ethnicity": "汉族",
+                "education": rng.choice(["junior", "senior", "college", "bachelor"]),
+                "standing": "full", "joined_on": max(joined, born.replace(year=born.year + 18)
+                                                     ).isoformat(),
+                "home_org_id": store.meta["own_org_id"], "mobility": "none",
+            }
+            member_id = b.put("member", values)
+            ids.append(member_id)
+            if name in ("张三", "单丽"):
+                named[name] = member_id
+    outflow = [i for i in ids[2:] if rng.random() < 0.22]
+    for member_id in outflow:
+        code, address, employer, host = rng.choice(DESTINATIONS)
+        left = today - dt.timedelta(days=rng.randint(10, 900))
+        values = {"left_on": left.isoformat(), "reason": rng.choice(["work"] * 5 + ["study"]),
+                  "destination_division_code": code, "destination_address": address,
+                  "destination_employer": employer, "home_contact": "李书记",
+                  "certificate_no": f"豫信流{rng.randrange(10**6):06d}"}
+        if host:
+            values["external_host"] = host
+        flow_id = flow_out(store, member_id, values)
+        if rng.random() < 0.75:
+            report_in(store, flow_id,
+                      min(left + dt.timedelta(days=rng.randint(3, 45)), today).isoformat())
+        for _ in range(rng.randint(0, 3)):
+            on = left + dt.timedelta(days=rng.randint(0, (today - left).days))
+            log_contact(store, member_id, {
+                "on": on.isoformat(), "channel": rng.choice(["phone", "wechat", "wechat"]),
+                "reached": rng.random() < 0.85, "by": "李书记",
+                "summary": rng.choice(["工作稳定", "已参加流入地组织生活", "提醒按时交纳党费",
+                                       "电话未接通", "了解到更换了工作单位"])})
+    for _ in range(max(2, members // 25)):
+        male = rng.random() < 0.6
+        born = dt.date(rng.randint(1970, 2000), rng.randint(1, 12), rng.randint(1, 28))
+        given = rng.choice(GIVEN_MALE if male else GIVEN_FEMALE)
+        arrived = today - dt.timedelta(days=rng.randint(5, 400))
+        flow_in(store, {
+            "name": rng.choice(SURNAMES) + given, "gender": "male" if male else "female",
+            "birth_date": born.isoformat(), "phone": _phone(rng),
+            "external_home_org": rng.choice(["安徽省六安市某村党支部", "湖北省黄冈市某社区党支部",
+                                             "四川省南充市某村党支部"]),
+        }, {"left_on": arrived.isoformat(), "reason": "work",
+            "reported_on": (arrived + dt.timedelta(days=3)).isoformat()})
+    return named
+
+
+def _tour_step(title: str, argv: list[str]) -> None:
+    from tui.cli import main
+
+    print()
+    print(f"━━ {title}")
+    print("$ liudong " + " ".join(shlex.quote(a) for a in argv))
+    sys.stdout.flush()
+    code = main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code:
+        print(f"  （退出码 {code} / exit code {code}）")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    path = Path(args.store or "demo-store").expanduser()
+    if (path / "keyslots").exists():
+        try:
+            Store.open(path, DEMO_PASSPHRASE).close()
+        except WrongPassphrase:
+            print(f"{path} 中已有一个不是演示用的存储，请用 --store 另选目录 | "
+                  f"{path} holds a store that is not the demo; choose another --store",
+                  file=sys.stderr)
+            return 2
+        shutil.rmtree(path)
+    print(f"正在建立演示存储 {path}（口令：{DEMO_PASSPHRASE}）… | building the demo store…")
+    store, recovery = Store.create(path, DEMO_PASSPHRASE, org={
+        "name": "光山县城关镇城关村党支部", "kind": "branch", "division_code": HOME_REGION,
+        "secretary": "李书记"})
+    with store:
+        build_demo(store, members=args.members)
+        members = sum(1 for _ in store.live("member"))
+        flows = sum(1 for _ in store.live("flow"))
+    print(f"已建立：{members} 名党员，{flows} 条流动登记 | built: {members} members, {flows} flows")
+    os.environ["LIUDONG_STORE"] = str(path)
+    os.environ["LIUDONG_PASSPHRASE"] = DEMO_PASSPHRASE
+    today = dt.date.today()
+    _tour_step("党员名单（前 8 人） / the register", ["member", "list", "--limit", "8"])
+    _tour_step("按拼音首字母检索 / find by pinyin initials", ["member", "list", "--search", "zs"])
+    _tour_step("多音字姓氏：单 读 shan / surnames read as surnames",
+               ["member", "list", "--search", "shanli"])
+    _tour_step("正在外出的党员 / members away", ["member", "list", "--mobility", "outflow",
+                                                 "--limit", "6"])
+    _tour_step("登记流出 / register an outflow", [
+        "flow", "out", "张三", "--left-on", (today - dt.timedelta(days=20)).isoformat(),
+        "--reason", "work", "--destination-division-code", "440305",
+        "--destination-address", "广东省深圳市南山区科技园", "--destination-employer",
+        "深圳某电子科技有限公司", "--external-host", "南山区科技园综合党委",
+        "--home-contact", "李书记"])
+    _tour_step("记录报到 / record reporting in", [
+        "flow", "report", "zs", "--on", (today - dt.timedelta(days=12)).isoformat()])
+    _tour_step("记录联系 / log a contact", [
+        "contact", "log", "zs", "--on", today.isoformat(), "--channel", "wechat",
+        "--reached", "yes", "--by", "李书记", "--note", "工作稳定，已参加流入地主题党日"])
+    _tour_step("查看党员（身份证号已遮盖） / a member's page (ID number masked)",
+               ["member", "show", "zs"])
+    body = f"{HOME_REGION}19850315123"
+    mistyped = body + ("0" if id_check_char(body) != "0" else "1")  # a wrong check character
+    _tour_step("错误输入会被拒绝并说明原因 / bad input is refused with a reason", [
+        "member", "add", "--name", "李明", "--id-number", mistyped])
+    _tour_step("逐字节校验存储 / verify every byte", ["doctor"])
+    print()
+    print("━━ 继续体验 / explore on your own:")
+    print(f"  export LIUDONG_STORE={shlex.quote(str(path))} LIUDONG_PASSPHRASE={DEMO_PASSPHRASE}")
+    print("  .venv/bin/liudong member list --search wang")
+    print("  .venv/bin/liudong --help")
+    print(f"  恢复密钥 / recovery key: {recovery}")
+    return 0
