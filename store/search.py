@@ -8,6 +8,7 @@ names costs about half a second, too much for every unlock.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterable, Mapping
@@ -78,7 +79,19 @@ def name_readings(name: str) -> list[list[str]]:
 
 
 # Bump when member_keys changes: stores rebuild their keys on open (State.upgrade).
-SEARCH_VERSION = 2
+SEARCH_VERSION = 3
+
+
+KEY_FIELDS = frozenset({"name", "phone", "id_number"})  # the fields member_keys reads
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_keys(name: str) -> tuple[str, ...]:
+    parts = [name.lower()]
+    for syllables in name_readings(name):
+        parts.append("".join(syllables))
+        parts.append("".join(s[0] for s in syllables if s))
+    return tuple(parts)
 
 
 def member_keys(doc: Mapping[str, Any]) -> str:
@@ -91,10 +104,7 @@ def member_keys(doc: Mapping[str, Any]) -> str:
     parts: list[str] = []
     name = str(doc.get("name") or "")
     if name:
-        parts.append(name.lower())
-        for syllables in name_readings(name):
-            parts.append("".join(syllables))
-            parts.append("".join(s[0] for s in syllables if s))
+        parts.extend(_name_keys(name))
     if doc.get("phone"):
         parts.append(str(doc["phone"]))
     if doc.get("id_number"):
@@ -103,37 +113,41 @@ def member_keys(doc: Mapping[str, Any]) -> str:
 
 
 def _words(query: str) -> list[str]:
-    # lü is kept as lv (and lu) in the keys
-    return query.lower().replace("ü", "v").split()
+    # lü is kept as lv (and lu) in the keys; NUL, # and $ are the keys' own separators
+    return [w for w in query.lower().replace("ü", "v").split() if not set(w) & {"\0", "#", "$"}]
+
+
+def _is_number(word: str) -> bool:
+    return word.isdigit() or (word.endswith("x") and word[:-1].isdigit())
+
+
+def _number_matches(keys: str, word: str) -> bool:
+    """Digits match a phone anywhere but an ID number only at its end."""
+    if word + "$" in keys:
+        return True
+    return any(word in part for part in keys.split("\0") if not part.startswith("#"))
 
 
 def matches(keys: str, query: str) -> bool:
     """Does a query match a member's keys? All space-separated words must match."""
-    return all(_word_matches(keys, w) for w in _words(query))
-
-
-def _word_matches(keys: str, word: str) -> bool:
-    if word in keys and "\0" not in word:
-        # A digit-only word may match the phone anywhere, and the ID number only at its end.
-        if not word.isdigit() and not word.endswith("x"):
-            return True
-        return any(
-            (part.startswith("#") and part.endswith(word + "$")) or
-            (not part.startswith("#") and word in part)
-            for part in keys.split("\0")
-        )
-    return False
+    words = _words(query)
+    return all(w in keys and (not _is_number(w) or _number_matches(keys, w)) for w in words)
 
 
 def filter_ids(index: Mapping[str, str], query: str, ids: Iterable[str] | None = None) -> list[str]:
-    """Ids whose keys match ``query``; ``ids`` restricts and orders the candidates."""
+    """Ids whose keys match ``query``; ``ids`` restricts and orders the candidates.
+
+    The substring test runs first for every word: it is one C-level scan per member, and the
+    exact test for numbers runs only on the few members it lets through."""
     words = _words(query)
     if not words:
         return list(ids if ids is not None else index)
-    candidates = ids if ids is not None else index.keys()
-    plain = [w for w in words if not (w.isdigit() or w.endswith("x"))]
-    if len(plain) == len(words):
-        # fast path: substring tests only, no splitting
-        return [i for i in candidates if all(w in index.get(i, "") for w in plain)]
-    return [i for i in candidates if matches(index.get(i, ""), query)]
-
+    items = index.items() if ids is None else ((i, index.get(i, "")) for i in ids)
+    numbers = [w for w in words if _is_number(w)]
+    if len(words) == 1:
+        w = words[0]
+        if numbers:
+            return [i for i, k in items if w in k and _number_matches(k, w)]
+        return [i for i, k in items if w in k]
+    return [i for i, k in items if all(w in k for w in words)
+            and all(_number_matches(k, n) for n in numbers)]

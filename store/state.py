@@ -16,7 +16,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from .schema import TYPES
-from .search import SEARCH_VERSION, member_keys
+from .search import KEY_FIELDS, SEARCH_VERSION, member_keys
 
 STATE_FORMAT = 1
 
@@ -66,7 +66,11 @@ class State:
         self.types: dict[str, str] = {}  # rec_id → type
         self.versions: dict[str, dict[str, int]] = {}  # rec_id → {field: server_seq}
         self.search: dict[str, str] = {}  # member rec_id → search keys
-        self.outbox: list[dict[str, Any]] = []  # committed ops the server has not acknowledged
+        # Committed ops the server has not acknowledged. Those loaded from the snapshot stay as
+        # JSON text until something needs them: a store offline for months may hold 200,000,
+        # and parsing them at every unlock would cost a second (and hundreds of MB).
+        self._outbox_text = b"[]"
+        self._outbox: list[dict[str, Any]] = []
         self.meta: dict[str, Any] = {"dev_seq": 0, "acked_dev_seq": 0, "hlc": "0" * 16}
 
     # -- reading -----------------------------------------------------------------------------
@@ -90,6 +94,7 @@ class State:
         rec_id, type_name, hlc = op["rec_id"], op["type"], op["hlc"]
         table = self.data[type_name]
         doc = table.get(rec_id)
+        new = doc is None
         if doc is None:
             doc = {"id": rec_id, "type": type_name, "created_at": hlc, "updated_at": hlc,
                    "deleted": False}
@@ -105,7 +110,10 @@ class State:
             doc["deleted"] = True
         self.table(type_name).clear_cache()
         if type_name == "member":
-            self.search[rec_id] = member_keys(doc)
+            if doc["deleted"]:
+                self.search.pop(rec_id, None)
+            elif new or not KEY_FIELDS.isdisjoint(op["set"]):
+                self.search[rec_id] = member_keys(doc)
 
     def apply_entry(self, entry: dict[str, Any]) -> None:
         """Fold one journal entry into the state. Must not fail for an entry that was valid
@@ -114,7 +122,7 @@ class State:
         if kind == "local":
             for op in entry["ops"]:
                 self.apply_op(op)
-                self.outbox.append(op)
+                self._outbox.append(op)
             self.meta["dev_seq"] = entry["ops"][-1]["dev_seq"]
             self.meta["hlc"] = max(self.meta["hlc"], entry["ops"][-1]["hlc"])
         elif kind == "meta":
@@ -126,22 +134,39 @@ class State:
         else:
             raise ValueError(f"unknown journal entry kind {kind!r}")
 
+    @property
+    def outbox(self) -> list[dict[str, Any]]:
+        if self._outbox_text != b"[]":
+            self._outbox = json.loads(self._outbox_text) + self._outbox
+            self._outbox_text = b"[]"
+        return self._outbox
+
+    def outbox_bytes(self) -> bytes:
+        """The outbox as compact JSON, without parsing what is still text."""
+        if not self._outbox:
+            return self._outbox_text
+        tail = _dumps(self._outbox)
+        if self._outbox_text == b"[]":
+            return tail
+        return self._outbox_text[:-1] + b"," + tail[1:]
+
     # -- snapshot form -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
+        """The state document, a newline, and the outbox (FORMAT.md)."""
         doc = {
             "format": STATE_FORMAT,
             "meta": self.meta,
             "records": self.data,
             "versions": self.versions,
             "search": self.search,
-            "outbox": self.outbox,
         }
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        return _dumps(doc) + b"\n" + self.outbox_bytes()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> State:
-        doc = json.loads(raw)
-        if doc.get("format") != STATE_FORMAT:
+        head, newline, outbox = raw.partition(b"\n")
+        doc = json.loads(head)
+        if doc.get("format") != STATE_FORMAT or not newline or outbox[:1] != b"[":
             raise ValueError(f"unsupported state format {doc.get('format')!r}")
         state = cls()
         state.meta = doc["meta"]
@@ -151,12 +176,18 @@ class State:
                 state.types[rec_id] = type_name
         state.versions = doc["versions"]
         state.search = doc["search"]
-        state.outbox = doc["outbox"]
+        state._outbox_text = outbox
         return state
 
     def upgrade(self) -> None:
         """Bring derived data written by an older version up to date, in memory; the next
         compaction persists it. Runs after every replay, so disk and memory agree."""
         if self.meta.get("search_version") != SEARCH_VERSION:
-            self.search = {rid: member_keys(doc) for rid, doc in self.data["member"].items()}
+            self.search = {rid: member_keys(doc) for rid, doc in self.data["member"].items()
+                           if not doc.get("deleted")}
             self.meta["search_version"] = SEARCH_VERSION
+
+
+def _dumps(data: Any) -> bytes:
+    # compact, and no raw newline can occur: JSON escapes it inside strings
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

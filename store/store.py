@@ -453,8 +453,9 @@ class Store:
         if dangling:
             out.append(Finding("warn", f"{dangling} 处引用指向不存在的记录",
                                f"{dangling} reference(s) point at missing records"))
-        stale = sum(1 for rid, doc in self.state.data["member"].items()
-                    if self.state.search.get(rid) != member_keys(doc))
+        stale = sum(1 for doc in self.state.live("member")
+                    if self.state.search.get(doc["id"]) != member_keys(doc))
+        stale += len(set(self.state.search) - {d["id"] for d in self.state.live("member")})
         if stale:
             out.append(Finding("error", f"{stale} 名党员的检索索引过期",
                                f"search keys of {stale} member(s) are stale"))
