@@ -153,3 +153,16 @@ def log_contact(store: Store, member_id: str, values: dict[str, Any]) -> str:
         if b.lookup(contact_id).get("reached") and member.get("lost_contact_since"):  # type: ignore[union-attr]
             b.put("member", {"lost_contact_since": None}, member_id)
     return contact_id
+
+
+def resolve_conflict(store: Store, conflict_id: str, value: Any) -> None:
+    """A person picks the value of a field two devices changed at once (DESIGN §3.2): the field
+    is set and the conflict closed in one commit; both sync like any edit."""
+    conflict = store.get(conflict_id)
+    if conflict is None or conflict["type"] != "conflict":
+        raise NotFound("冲突", "conflict", conflict_id)
+    subject = store.get(conflict["subject_id"], include_deleted=True)
+    with store.batch() as b:
+        if subject is not None and not subject.get("deleted"):
+            b.put(subject["type"], {conflict["field"]: value}, subject["id"])
+        b.put("conflict", {"status": "resolved"}, conflict_id)

@@ -16,10 +16,12 @@ Field kinds:
   phone              mainland mobile number ``1[3-9]\\d{9}``
   division_code      GB/T 2260 administrative division code (6, 9 or 12 digits)
   absences           list of ``{"member_id", "reason"}`` (meeting absences with reasons)
+  json               any JSON value (written by the county server only)
 
 Ownership (DESIGN §3.3) says which side of a flow may write a field: ``home`` (the organization
-holding the membership), ``host`` (the organization where the member now is), or ``writer`` (the
-organization that made the record, e.g. the host's meetings and appraisals).
+holding the membership), ``host`` (the organization where the member now is), ``writer`` (the
+organization that made the record, e.g. the host's meetings and appraisals), ``any`` (whoever
+sees the record) or ``server`` (only the county server writes it).
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ CHOICES: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "task_reply_status": (("open", "未完成", "open"), ("done", "已完成", "done")),
     "fund_kind": (("allocation", "划拨", "allocation"), ("expense", "支出", "expense")),
+    "conflict_status": (("open", "待处理", "open"), ("resolved", "已处理", "resolved")),
     "fund_purpose": (
         ("education", "教育培训", "education"),
         ("activities", "组织活动", "activities"),
@@ -155,7 +158,7 @@ class Field:
     choices: str | None = None  # key into CHOICES for enum fields
     ref: str | None = None  # record type referenced by ref/refs fields
     past: bool = False  # a date that may not lie in the future
-    owner: str = "home"  # home | host | writer (DESIGN §3.3)
+    owner: str = "home"  # home | host | writer | any | server (DESIGN §3.3)
     max_len: int = 200
     sensitive: bool = False  # masked on screen (ID numbers)
 
@@ -364,6 +367,17 @@ TYPES: dict[str, RecordType] = {
             F("amount_yuan", "money", "金额（元）", "amount (yuan)", required=True, owner="writer"),
             F("note", "text", "说明", "note", owner="writer"),
         ), title="purpose"),
+        # Made by the county server when two devices changed one field concurrently: both
+        # values are kept here until a person on either side picks one (DESIGN §3.2).
+        RecordType("conflict", "同步冲突", "sync conflict", (
+            F("subject_id", "text", "记录编号", "record", required=True, owner="server"),
+            F("subject_type", "text", "记录类型", "record type", required=True, owner="server"),
+            F("field", "text", "字段", "field", required=True, owner="server"),
+            F("values", "json", "各方取值", "values", required=True, owner="server"),
+            F("status", "enum", "状态", "status", required=True, choices="conflict_status",
+              owner="any"),
+            F("resolved_by", "text", "处理人", "resolved by", owner="any"),
+        ), title="field"),
     )
 }
 

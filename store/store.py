@@ -43,6 +43,9 @@ from .state import RecordTable, State
 
 GEN_RE = re.compile(r"(snapshot|journal)-(\d{8})")
 COMPACT_MIN = 1 << 20
+# Acknowledged ops are kept this long, to be sent again to a county server restored from an
+# older backup (DESIGN §3.2).
+OP_RETENTION_MS = 400 * 24 * 3600 * 1000
 MIN_PASSPHRASE = 8
 
 
@@ -340,6 +343,7 @@ class Store:
         """Fold the journal into a new snapshot (gen+1). A crash at any step opens with every
         committed write: the old generation is removed only after the new one is durable."""
         self._check_writable()
+        self.state.prune_ops(Hlc.parse(self._hlc.now())[0] - OP_RETENTION_MS)
         self._write_generation(self.gen + 1)
 
     # -- keys ------------------------------------------------------------------------------
@@ -459,9 +463,11 @@ class Store:
         if stale:
             out.append(Finding("error", f"{stale} 名党员的检索索引过期",
                                f"search keys of {stale} member(s) are stale"))
-        seqs = [op["dev_seq"] for op in self.state.outbox]
-        if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
-            out.append(Finding("error", "待同步操作序号不连续", "outbox sequence has gaps"))
-        out.append(Finding("ok", f"共 {count} 条记录，{len(seqs)} 个操作待同步",
-                           f"{count} record(s), {len(seqs)} op(s) waiting to sync"))
+        seqs = [op["dev_seq"] for op in self.state.ops]
+        if seqs and (seqs != list(range(seqs[0], seqs[0] + len(seqs)))
+                     or seqs[-1] != self.state.meta["dev_seq"]):
+            out.append(Finding("error", "操作序号不连续", "op sequence has gaps"))
+        pending = self.state.pending_count()
+        out.append(Finding("ok", f"共 {count} 条记录，{pending} 个操作待同步",
+                           f"{count} record(s), {pending} op(s) waiting to sync"))
         return out

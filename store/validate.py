@@ -8,6 +8,7 @@ names the field and the rule, in Chinese and English.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -261,6 +262,12 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
                 return issue(f, "absence_format")
             out.append({"member_id": item["member_id"], "reason": item["reason"].strip()[:200]})
         return out or None
+    if kind == "json":
+        try:
+            json.dumps(raw)
+        except (TypeError, ValueError):
+            return issue(f, "not_text")
+        return raw
     raise AssertionError(f"unknown field kind {kind}")
 
 

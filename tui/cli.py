@@ -479,6 +479,10 @@ def build_parser() -> Parser:
     sp.add_argument("--reached", required=True, metavar="yes|no")
     sp.add_argument("--note", metavar="TEXT")
     sp.add_argument("--by", metavar="NAME", help="联系人 / who made the contact")
+
+    from tui.cli_sync import add_commands
+
+    add_commands(sub, command, Parser)
     return p
 
 

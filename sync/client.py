@@ -1,0 +1,253 @@
+"""The device side of sync: enrollment and the sync loop (DESIGN §3.2, §3.4).
+
+Each round trip sends up to 64 KB of unsent ops and brings back the changes in the device's
+scope; the answer is applied in one local commit, and rounds repeat while there is more. Any
+round may be cut at any byte: ops carry ``(device_id, dev_seq)``, so a resent request changes
+nothing on the server, and nothing local changes until an answer arrives whole.
+
+Takes an ``httpx.Client``: tests give it one that talks to the real FastAPI app in process.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from store import Store
+
+from .errors import NotEnrolled, Offline, PinMismatch, Refused, Revoked, SyncError
+from .protocol import (
+    DEFAULT_MAX_BYTES,
+    ENROLL_PATH,
+    MAX_OPS_BYTES,
+    SYNC_PATH,
+    b64u,
+    cert_fingerprint,
+    encode_body,
+    enroll_proof,
+    new_keypair,
+    parse_code,
+    sign_request,
+    unb64u,
+)
+
+CLIENT_VERSION = "liudong/0.2"
+# Fit for a 2G link: 64 KB at 64 kbit/s takes 8 s, so reads get far longer than that.
+TIMEOUT = httpx.Timeout(connect=20.0, read=90.0, write=90.0, pool=20.0)
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class SyncReport:
+    requests: int = 0
+    sent: int = 0
+    received: int = 0
+    removed: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: int = 0  # open conflicts on this device after the sync
+    reset: bool = False
+
+
+def _default_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+class Device:
+    """One store's link to its county server."""
+
+    def __init__(self, store: Store, http: httpx.Client | None = None, *,
+                 attempts: int = 8, sleep: Callable[[float], None] = _default_sleep,
+                 rng: random.Random | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.store = store
+        self._http = http
+        self._own_http = http is None
+        self.attempts = attempts
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.max_bytes = max_bytes
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def _client(self, base_url: str | None = None) -> httpx.Client:
+        if self._http is None:
+            url = base_url or self.store.meta.get("server_url")
+            if not url:
+                raise NotEnrolled()
+            pem = self.store.meta.get("tls_pem")
+            verify: Any = True
+            if pem:
+                # Trust exactly the certificate pinned at enrollment, whatever its name says.
+                context = ssl.create_default_context(cadata=pem)
+                context.check_hostname = False
+                verify = context
+            self._http = httpx.Client(base_url=url, timeout=TIMEOUT, verify=verify,
+                                      headers={"user-agent": CLIENT_VERSION,
+                                               "accept-encoding": "deflate"})
+        return self._http
+
+    def close(self) -> None:
+        if self._own_http and self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _post(self, path: str, data: Any, signed: bool, base_url: str | None = None) -> Any:
+        """POST with retries (exponential backoff with jitter); the answer's JSON."""
+        client = self._client(base_url)
+        body = encode_body(data)
+        url = str(client.base_url) if client.base_url else (base_url or "")
+        last = "?"
+        for attempt in range(self.attempts):
+            if attempt:
+                self.sleep(min(60.0, 2.0 ** (attempt - 1)) * self.rng.uniform(0.5, 1.0))
+            headers = {"content-type": "application/json", "content-encoding": "deflate"}
+            if signed:
+                created = int(time.time() + float(self.store.meta.get("clock_offset", 0)))
+                headers["authorization"] = sign_request(
+                    unb64u(self.store.meta["private_key"]), self.store.device_id, "POST", path,
+                    body, created)
+            try:
+                response = client.post(path, content=body, headers=headers)
+                if response.status_code in RETRYABLE_STATUS:
+                    last = f"HTTP {response.status_code}"
+                    continue
+                payload = response.json()
+            except (httpx.TransportError, ValueError) as exc:
+                last = type(exc).__name__
+                continue
+            if response.status_code == 200:
+                return payload
+            problem = payload if isinstance(payload, dict) else {}
+            code = str(problem.get("error", response.status_code))
+            if code == "stale" and isinstance(problem.get("server_time"), int):
+                # This computer's clock is off: sign with the server's time from now on.
+                self.store.set_meta(clock_offset=problem["server_time"] - time.time())
+                continue
+            if code == "revoked":
+                self.store.erase_keys()
+                raise Revoked()
+            raise Refused(code, str(problem.get("zh", code)), str(problem.get("en", code)))
+        raise Offline(url, last)
+
+    # -- enrollment --------------------------------------------------------------------------
+    def enroll(self, code: str, server: str | None = None, name: str | None = None,
+               ) -> dict[str, Any]:
+        """Enroll with a one-time code: a key pair is made, its private half kept inside the
+        encrypted store; records made before enrollment go up with the first sync."""
+        meta = self.store.meta
+        if meta.get("server_url"):
+            raise SyncError("本设备已登记，无需再次登记", "this device is enrolled already")
+        try:
+            token, code_url, fingerprint = parse_code(code)
+        except ValueError:
+            raise SyncError("登记码有误，请核对", "the enrollment code is garbled: check it") from None
+        url = (server or code_url or "").rstrip("/")
+        if not url:
+            raise SyncError("请用 --server 给出县级服务器地址", "give the county server's address with --server")
+        pending = meta.get("enroll_pending")
+        if not pending or pending.get("token") != token:
+            # Keep the key before asking: if the answer is lost, asking again uses the same key.
+            private, public = new_keypair()
+            pending = {"token": token, "private_key": b64u(private), "public_key": b64u(public)}
+            self.store.set_meta(enroll_pending=pending)
+        tls_pem = None
+        if url.startswith("https://") and fingerprint:
+            tls_pem = self._pin(url, fingerprint)
+            self.store.set_meta(tls_pem=tls_pem)
+        proof = _sign_raw(unb64u(pending["private_key"]),
+                          enroll_proof(token, self.store.device_id, pending["public_key"]))
+        answer = self._post(ENROLL_PATH, {
+            "token": token, "device_id": self.store.device_id,
+            "public_key": pending["public_key"], "name": name or platform.node() or "laptop",
+            "store_id": self.store.store_id, "proof": proof}, signed=False, base_url=url)
+        self.store.commit({"k": "enroll", "old_org_id": meta.get("own_org_id"),
+                           "org_id": answer["org_id"], "orgs": answer.get("orgs", []),
+                           "meta": {"server_url": url, "tls_pem": tls_pem,
+                                    "private_key": pending["private_key"],
+                                    "public_key": pending["public_key"],
+                                    "own_org_id": answer["org_id"], "epoch": answer["epoch"],
+                                    "cursor": 0, "enroll_pending": None,
+                                    "clock_offset": answer["server_time"] - time.time()
+                                    if abs(answer["server_time"] - time.time()) > 60 else None}})
+        return answer
+
+    def _pin(self, url: str, fingerprint: str) -> str:
+        parts = urlsplit(url)
+        try:
+            pem = ssl.get_server_certificate((parts.hostname or "", parts.port or 443),
+                                             timeout=20)
+        except OSError as exc:
+            raise Offline(url, type(exc).__name__) from None
+        if cert_fingerprint(ssl.PEM_cert_to_DER_cert(pem)) != fingerprint.lower():
+            raise PinMismatch(url)
+        return pem
+
+    # -- sync --------------------------------------------------------------------------------
+    def sync(self, max_rounds: int = 100_000) -> SyncReport:
+        """Send every unsent op and bring the device up to date with its scope."""
+        if not self.store.meta.get("server_url") and self._http is None:
+            raise NotEnrolled()
+        if not self.store.meta.get("private_key"):
+            raise NotEnrolled()
+        report = SyncReport()
+        for _ in range(max_rounds):
+            request, sent = self._next_request()
+            answer = self._post(SYNC_PATH, request, signed=True)
+            report.requests += 1
+            self._check(answer)
+            before_acked = int(self.store.meta.get("acked_dev_seq", 0))
+            self.store.commit({
+                "k": "sync", "acked": answer["acked"], "applied": answer["applied"],
+                "changes": answer["changes"], "removes": answer["removes"],
+                "rejected": answer["rejected"], "cursor": answer["cursor"],
+                "epoch": answer["epoch"], "synced_at": int(time.time())})
+            report.sent += max(0, min(answer["acked"], before_acked + sent) - before_acked)
+            report.received += len(answer["changes"])
+            report.removed += len(answer["removes"])
+            report.rejected += answer["rejected"]
+            report.reset = report.reset or bool(answer.get("reset"))
+            if not answer["more"] and not self.store.state.outbox:
+                break
+            if not answer["more"] and not sent and "need_from" not in answer:
+                break  # nothing moves: do not loop (the next sync tries again)
+        report.conflicts = sum(1 for c in self.store.live("conflict")
+                               if c.get("status") == "open")
+        return report
+
+    def _next_request(self) -> tuple[dict[str, Any], int]:
+        meta = self.store.meta
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for op in self.store.state.outbox:
+            cost = len(json.dumps(op, ensure_ascii=False)) + 1
+            if batch and size + cost > MAX_OPS_BYTES:
+                break
+            batch.append(op)
+            size += cost
+        request: dict[str, Any] = {"device_id": self.store.device_id, "epoch": meta.get("epoch"),
+                                   "cursor": int(meta.get("cursor", 0)), "ops": batch,
+                                   "max_bytes": self.max_bytes}
+        acked = int(meta.get("acked_dev_seq", 0))
+        if batch and batch[0]["dev_seq"] > acked + 1:
+            # The server lost ops this device no longer keeps: say so, send what is left.
+            request["resend_from"] = batch[0]["dev_seq"]
+        return request, len(batch)
+
+    @staticmethod
+    def _check(answer: Any) -> None:
+        keys = ("epoch", "acked", "applied", "changes", "removes", "rejected", "cursor", "more")
+        if not isinstance(answer, dict) or any(k not in answer for k in keys):
+            raise Refused("bad_answer", "服务器的回应格式有误", "the server's answer is malformed")
+
+
+def _sign_raw(private_key: bytes, message: bytes) -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return b64u(Ed25519PrivateKey.from_private_bytes(private_key).sign(message))

@@ -1,0 +1,50 @@
+"""Sync errors for people (STYLE: SyncError → Offline, Refused, Revoked)."""
+
+from __future__ import annotations
+
+from store.errors import LiudongError
+
+
+class SyncError(LiudongError):
+    exit_code = 7
+
+
+class NotEnrolled(SyncError):
+    def __init__(self) -> None:
+        super().__init__("本设备尚未登记到县级服务器（先运行 liudong enroll）",
+                         "this device is not enrolled with a county server (run liudong enroll)")
+
+
+class Offline(SyncError):
+    exit_code = 8
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"无法连接县级服务器 {url}（{detail}）；数据已保存在本机，联网后再同步",
+                         f"cannot reach the county server at {url} ({detail}); everything is kept "
+                         "on this computer: sync again when the link is back")
+
+
+class Refused(SyncError):
+    exit_code = 9
+
+    def __init__(self, code: str, zh: str, en: str) -> None:
+        super().__init__(f"县级服务器拒绝了请求：{zh}", f"the county server refused: {en}")
+        self.code = code
+
+
+class Revoked(SyncError):
+    exit_code = 10
+
+    def __init__(self) -> None:
+        super().__init__("本设备已被县级管理员注销，本机存储的密钥已清除，数据无法再打开",
+                         "this device was revoked by the county admin: its keys were erased and "
+                         "the store can no longer be opened")
+
+
+class PinMismatch(SyncError):
+    exit_code = 9
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"服务器 {url} 的证书与登记码中的指纹不符，已停止连接",
+                         f"the certificate of {url} does not match the fingerprint in the code; "
+                         "not connecting")

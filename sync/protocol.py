@@ -1,0 +1,167 @@
+"""What the device and the county server agree on: paths, body encoding, request signatures.
+
+One request each way (DESIGN §3.2). Bodies are JSON compressed with zlib (``Content-Encoding:
+deflate``); a request's signature covers the method, the path, the SHA-256 of the body as sent,
+the creation time, a nonce and the device id, in the manner of RFC 9421, carried in one compact
+header so that an incremental sync stays under 2 KB on the wire.
+
+Imported by both sides: it depends on neither the device store nor the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+PROTOCOL = 1
+SYNC_PATH = "/v1/sync"
+ENROLL_PATH = "/v1/enroll"
+AUTH_HEADER = "authorization"
+AUTH_SCHEME = "Liudong"
+MAX_OPS_BYTES = 64 * 1024  # ops per request, as JSON (DESIGN §3.2)
+DEFAULT_MAX_BYTES = 256 * 1024  # changes per response, as JSON
+MAX_BODY = 4 * 1024 * 1024  # refused above this, compressed or not
+CLOCK_WINDOW = 300  # seconds a signed request may be early or late
+
+
+def encode_body(data: Any) -> bytes:
+    return zlib.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), 6)
+
+
+def decode_body(raw: bytes, encoding: str | None) -> Any:
+    """Inverse of encode_body; also takes plain JSON. Raises ValueError on anything else."""
+    if encoding and encoding.lower() == "deflate":
+        d = zlib.decompressobj()
+        try:
+            raw = d.decompress(raw, MAX_BODY)
+        except zlib.error as exc:
+            raise ValueError(f"bad compressed body: {exc}") from None
+        if d.unconsumed_tail or not d.eof:
+            raise ValueError("compressed body too large or cut short")
+    elif encoding and encoding.lower() not in ("identity", ""):
+        raise ValueError(f"unsupported content encoding {encoding!r}")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("body is not JSON") from None
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signature_base(method: str, path: str, body: bytes, created: int, nonce: str,
+                   device_id: str) -> bytes:
+    """The bytes a device signs, as RFC 9421 lays out its signature base."""
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    return (
+        f'"@method": {method.upper()}\n'
+        f'"@path": {path}\n'
+        f'"content-digest": sha-256=:{digest}:\n'
+        f'"@signature-params": ("@method" "@path" "content-digest");created={created};'
+        f'nonce="{nonce}";keyid="{device_id}";alg="ed25519"'
+    ).encode()
+
+
+def new_keypair() -> tuple[bytes, bytes]:
+    """(private, public) raw Ed25519 keys."""
+    key = Ed25519PrivateKey.generate()
+    from cryptography.hazmat.primitives import serialization as ser
+
+    private = key.private_bytes(ser.Encoding.Raw, ser.PrivateFormat.Raw, ser.NoEncryption())
+    public = key.public_key().public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
+    return private, public
+
+
+def sign_request(private_key: bytes, device_id: str, method: str, path: str, body: bytes,
+                 created: int) -> str:
+    """The ``Authorization`` header value of a signed request."""
+    nonce = b64u(os.urandom(12))
+    sig = Ed25519PrivateKey.from_private_bytes(private_key).sign(
+        signature_base(method, path, body, created, nonce, device_id))
+    return f"{AUTH_SCHEME} d={device_id},t={created},n={nonce},s={b64u(sig)}"
+
+
+@dataclass(frozen=True)
+class SignedBy:
+    device_id: str
+    created: int
+    nonce: str
+    signature: bytes
+
+
+def parse_authorization(value: str | None) -> SignedBy | None:
+    if not value or not value.startswith(AUTH_SCHEME + " "):
+        return None
+    try:
+        parts = dict(p.split("=", 1) for p in value[len(AUTH_SCHEME) + 1:].split(","))
+        return SignedBy(parts["d"], int(parts["t"]), parts["n"], unb64u(parts["s"]))
+    except (ValueError, KeyError):
+        return None
+
+
+def verify_signature(public_key: bytes, signed: SignedBy, method: str, path: str,
+                     body: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            signed.signature,
+            signature_base(method, path, body, signed.created, signed.nonce, signed.device_id))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# -- enrollment codes ----------------------------------------------------------------------------
+# A code is what the county admin hands a branch worker: the one-time token and, so that nothing
+# else must be typed, the server's address and (for a self-signed certificate) the SHA-256
+# fingerprint of its certificate to pin. ``ld1.`` + base64url(JSON). The token alone also works
+# with ``enroll --server URL``.
+
+def make_code(token: str, url: str, fingerprint: str | None) -> str:
+    data = {"t": token, "u": url}
+    if fingerprint:
+        data["f"] = fingerprint
+    return "ld1." + b64u(json.dumps(data, separators=(",", ":")).encode())
+
+
+def parse_code(code: str) -> tuple[str, str | None, str | None]:
+    """(token, server url or None, fingerprint or None); ValueError when it is garbled."""
+    code = code.strip()
+    if code.startswith("ld1."):
+        try:
+            data = json.loads(unb64u(code[4:]))
+            return str(data["t"]), str(data["u"]), data.get("f")
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("garbled enrollment code") from None
+    token = code.replace("-", "").replace(" ", "").upper()
+    if not token.isalnum() or len(token) < 16:
+        raise ValueError("garbled enrollment code")
+    return token, None, None
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.replace("-", "").upper().encode()).hexdigest()
+
+
+def cert_fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def enroll_proof(token: str, device_id: str, public_key: str) -> bytes:
+    """What a device signs with its new key when it enrolls: proof that it holds the key."""
+    return f"liudong-enroll\n{token_digest(token)}\n{device_id}\n{public_key}".encode()

@@ -1,0 +1,293 @@
+"""What the county admin does (``liudong admin``), and device enrollment.
+
+The admin works on the database directly (``--db``), also while the server runs: every write
+goes through the same serialized transactions as the server's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from store.errors import LiudongError
+from store.ids import is_ulid
+
+from ..protocol import cert_fingerprint, enroll_proof, make_code, token_digest, unb64u
+from . import db
+from .county import Refused, admin_put, live_records
+from .db import devices, enroll_codes, org_closure
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class AdminError(LiudongError):
+    exit_code = 2
+
+
+# -- organizations -------------------------------------------------------------------------------
+
+def add_org(engine: Engine, fields: dict[str, Any]) -> str:
+    return admin_put(engine, "org", fields)
+
+
+def edit_org(engine: Engine, org_id: str, fields: dict[str, Any]) -> None:
+    admin_put(engine, "org", fields, org_id)
+
+
+def list_orgs(engine: Engine) -> list[dict[str, Any]]:
+    """Organizations in tree order, each with its depth."""
+    with db.read(engine) as conn:
+        orgs = {r.rec_id: {"id": r.rec_id, **r.fields} for r in live_records(conn, "org")}
+    children: dict[str | None, list[str]] = {}
+    for org in orgs.values():
+        parent = org.get("parent_id") if org.get("parent_id") in orgs else None
+        children.setdefault(parent, []).append(org["id"])
+    out: list[dict[str, Any]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for org_id in sorted(children.get(parent, []), key=lambda i: orgs[i]["name"]):
+            out.append({**orgs[org_id], "depth": depth})
+            walk(org_id, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+def send_task(engine: Engine, fields: dict[str, Any]) -> str:
+    """County work dispatch (M-5.4): a task to one or more organizations."""
+    return admin_put(engine, "task", fields)
+
+
+# -- enrollment ----------------------------------------------------------------------------------
+
+def make_enroll_code(engine: Engine, org_id: str, server_url: str, hours: float = 72,
+                     tls_cert: str | None = None) -> dict[str, Any]:
+    """A one-time code for a device of ``org_id``; only its digest is stored."""
+    with db.read(engine) as conn:
+        org = conn.execute(select(db.records.c.type).where(
+            db.records.c.rec_id == org_id, db.records.c.deleted.is_(False))).first()
+    if org is None or org.type != "org":
+        raise AdminError(f"没有编号为 {org_id} 的组织", f"no organization has id {org_id}")
+    if not 0 < hours <= 24 * 30:
+        raise AdminError("有效期应在 30 天以内", "a code may be valid for at most 30 days")
+    fingerprint = None
+    if tls_cert:
+        import ssl
+
+        pem = Path(tls_cert).read_text()
+        fingerprint = cert_fingerprint(ssl.PEM_cert_to_DER_cert(pem))
+    token = "".join(secrets.choice(CROCKFORD) for _ in range(20))
+    grouped = "-".join(token[i:i + 4] for i in range(0, 20, 4))
+    now = db.now()
+    with db.write(engine) as conn:
+        conn.execute(insert(enroll_codes).values(
+            code_hash=token_digest(token), org_id=org_id, created_at=now,
+            expires_at=now + hours * 3600))
+    return {"code": make_code(grouped, server_url, fingerprint), "token": grouped,
+            "org_id": org_id, "expires_at": now + hours * 3600, "server_url": server_url,
+            "fingerprint": fingerprint}
+
+
+def enroll(engine: Engine, request: Any) -> dict[str, Any]:
+    """A device enrolls with a one-time code: its public key is kept, nothing else.
+
+    The request proves the device holds the private key. Sending the same enrollment again
+    (a lost answer on a bad link) succeeds again; any other reuse of a code is refused."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if not isinstance(request, dict) or not all(isinstance(request.get(k), str) for k in (
+            "token", "device_id", "public_key", "name", "proof")):
+        raise Refused(400, "bad_request", "登记请求格式有误", "malformed enrollment request")
+    device_id, name = request["device_id"], request["name"][:200]
+    if not is_ulid(device_id):
+        raise Refused(400, "bad_request", "设备编号格式有误", "malformed device id")
+    try:
+        public = unb64u(request["public_key"])
+        Ed25519PublicKey.from_public_bytes(public).verify(
+            unb64u(request["proof"]), enroll_proof(request["token"], device_id,
+                                                   request["public_key"]))
+    except (ValueError, InvalidSignature):
+        raise Refused(400, "bad_proof", "登记请求的签名无效", "the enrollment proof is not valid") from None
+    digest = token_digest(request["token"])
+    now = db.now()
+    with db.write(engine) as conn:
+        code = conn.execute(select(enroll_codes).where(enroll_codes.c.code_hash == digest)).first()
+        if code is None:
+            raise Refused(404, "unknown_code", "登记码不存在，请核对", "no such enrollment code: check it")
+        existing = conn.execute(select(devices).where(devices.c.device_id == device_id)).first()
+        if code.used_at is not None:
+            if not (code.used_by == device_id and existing is not None
+                    and existing.public_key == request["public_key"]
+                    and existing.status == "active"):
+                raise Refused(410, "used_code", "登记码已被使用，请向县里申请新的登记码",
+                              "the enrollment code was used already: ask the county for a new one")
+        elif code.expires_at < now:
+            raise Refused(410, "expired_code", "登记码已过期，请向县里申请新的登记码",
+                          "the enrollment code has expired: ask the county for a new one")
+        elif existing is not None:
+            raise Refused(409, "already_enrolled", "该设备已登记", "this device is enrolled already")
+        else:
+            org = conn.execute(select(db.records.c.county_id).where(
+                db.records.c.rec_id == code.org_id)).first()
+            conn.execute(insert(devices).values(
+                device_id=device_id, org_id=code.org_id, county_id=org.county_id if org else None,
+                public_key=request["public_key"], name=name, store_id=request.get("store_id"),
+                status="active", enrolled_at=now, applied_dev_seq=0))
+            conn.execute(update(enroll_codes).where(enroll_codes.c.code_hash == digest)
+                         .values(used_at=now, used_by=device_id))
+        org_row = conn.execute(select(db.records.c.data).where(
+            db.records.c.rec_id == code.org_id)).first()
+        org_fields = json.loads(org_row.data) if org_row else {}
+        epoch = db.get_meta(conn, "epoch")
+    return {"device_id": device_id, "org_id": code.org_id, "org_name": org_fields.get("name"),
+            "org_kind": org_fields.get("kind"), "epoch": epoch, "server_time": int(now)}
+
+
+def list_devices(engine: Engine) -> list[dict[str, Any]]:
+    with db.read(engine) as conn:
+        names = {r.rec_id: r.fields.get("name") for r in live_records(conn, "org")}
+        rows = conn.execute(select(devices).order_by(devices.c.enrolled_at)).all()
+    return [{"device_id": r.device_id, "org_id": r.org_id, "org_name": names.get(r.org_id),
+             "name": r.name, "status": r.status, "enrolled_at": r.enrolled_at,
+             "last_seen": r.last_seen, "applied_dev_seq": r.applied_dev_seq,
+             "client_version": r.client_version} for r in rows]
+
+
+def revoke_device(engine: Engine, device_id: str) -> None:
+    """The device is refused from now on; when it next connects it erases its keys."""
+    with db.write(engine) as conn:
+        found = conn.execute(select(devices.c.status).where(
+            devices.c.device_id == device_id)).first()
+        if found is None:
+            raise AdminError(f"没有编号为 {device_id} 的设备", f"no device has id {device_id}")
+        conn.execute(update(devices).where(devices.c.device_id == device_id)
+                     .values(status="revoked", revoked_at=db.now()))
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+def stats(engine: Engine) -> list[dict[str, Any]]:
+    """Per organization, counted on the spot (M-5.1): members, away, hosted, awaiting report,
+    lost contact, devices and their last sync."""
+    with db.read(engine) as conn:
+        orgs = list_orgs(engine)
+        closure: dict[str, list[str]] = {}
+        for org_id, ancestor in conn.execute(select(org_closure.c.org_id,
+                                                    org_closure.c.ancestor_id)):
+            closure.setdefault(org_id, []).append(ancestor)
+        members = live_records(conn, "member")
+        flows = [f for f in live_records(conn, "flow") if f.fields.get("status") != "ended"]
+        device_rows = conn.execute(select(devices.c.org_id, devices.c.last_seen,
+                                          devices.c.status)).all()
+    counts: dict[str, Counter[str]] = {o["id"]: Counter() for o in orgs}
+
+    def add(org_id: str | None, key: str) -> None:
+        for ancestor in closure.get(org_id or "", []):
+            if ancestor in counts:
+                counts[ancestor][key] += 1
+
+    for m in members:
+        if m.fields.get("archived"):
+            continue
+        add(m.fields.get("home_org_id"), "members")
+        if m.fields.get("mobility") == "outflow":
+            add(m.fields.get("home_org_id"), "outflow")
+        if m.fields.get("lost_contact_since"):
+            add(m.fields.get("home_org_id"), "lost_contact")
+    for f in flows:
+        if f.fields.get("host_org_id"):
+            add(f.fields["host_org_id"], "hosted")
+        if f.fields.get("status") == "pending_report":
+            add(f.fields.get("home_org_id"), "pending_report")
+    last_seen: dict[str, float] = {}
+    for org_id, seen, status in device_rows:
+        if status == "active":
+            add(org_id, "devices")
+            for ancestor in closure.get(org_id, []):
+                if seen and seen > last_seen.get(ancestor, 0):
+                    last_seen[ancestor] = seen
+    return [{"id": o["id"], "name": o["name"], "kind": o["kind"], "depth": o["depth"],
+             **{k: counts[o["id"]][k] for k in ("members", "outflow", "hosted",
+                                                "pending_report", "lost_contact", "devices")},
+             "last_sync": last_seen.get(o["id"])} for o in orgs]
+
+
+# -- backup and restore --------------------------------------------------------------------------
+
+BACKUP_FORMAT = "liudong-county-backup"
+
+
+def backup(engine: Engine, out: Path) -> dict[str, int]:
+    """A consistent copy while the server runs: every table read in one snapshot transaction,
+    written as gzipped JSON lines (the same for SQLite and PostgreSQL), then renamed into place."""
+    counts: dict[str, int] = {}
+    tmp = out.with_name(out.name + ".tmp")
+    with db.read(engine) as conn, gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"format": BACKUP_FORMAT,
+                             "schema_version": db.schema_version(conn),
+                             "epoch": db.get_meta(conn, "epoch")}) + "\n")
+        for table in db.metadata.sorted_tables:
+            n = 0
+            for row in conn.execute(select(table)):
+                fh.write(json.dumps({"t": table.name, "r": _jsonable(row._asdict())},
+                                    ensure_ascii=False) + "\n")
+                n += 1
+            counts[table.name] = n
+    os.replace(tmp, out)
+    return counts
+
+
+def restore(engine: Engine, source: Path) -> dict[str, int]:
+    """Load a backup into an empty database. The epoch changes, so every device notices the
+    server went back in time and sends again what it no longer has (DESIGN §3.2)."""
+    with gzip.open(source, "rt", encoding="utf-8") as fh:
+        header = json.loads(fh.readline())
+        if header.get("format") != BACKUP_FORMAT:
+            raise AdminError("不是县级服务器的备份文件", "not a county server backup")
+        if header.get("schema_version") != db.SCHEMA_VERSION:
+            raise AdminError("备份的数据库版本与本程序不符", "the backup's schema version differs")
+        db.migrate(engine)
+        with db.write(engine) as conn:
+            if conn.execute(select(db.records.c.rec_id).limit(1)).first() is not None or \
+                    conn.execute(select(devices.c.device_id).limit(1)).first() is not None:
+                raise AdminError("目标数据库不是空的", "the target database is not empty")
+            conn.execute(db.meta.delete())
+            conn.execute(db.counter.delete())
+            counts: Counter[str] = Counter()
+            for rows in _batches(fh):
+                table = db.metadata.tables[rows[0]["t"]]
+                conn.execute(insert(table), [_from_json(table, r["r"]) for r in rows])
+                counts[table.name] += len(rows)
+            db.set_meta(conn, "epoch", os.urandom(8).hex())
+    return dict(counts)
+
+
+def _batches(fh: Any, size: int = 500) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for line in fh:
+        row = json.loads(line)
+        if batch and (row["t"] != batch[0]["t"] or len(batch) >= size):
+            yield batch
+            batch = []
+        batch.append(row)
+    if batch:
+        yield batch
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v
+            for k, v in row.items()}
+
+
+def _from_json(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k in table.c}

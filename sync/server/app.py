@@ -1,0 +1,203 @@
+"""The county server's HTTP interface (FastAPI; OpenAPI at /openapi.json, docs at /docs)."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from ..protocol import (
+    AUTH_HEADER,
+    ENROLL_PATH,
+    MAX_BODY,
+    SYNC_PATH,
+    decode_body,
+    parse_authorization,
+)
+from . import admin, db
+from .county import Refused, handle_sync
+
+VERSION = "0.2.0"
+
+
+class Op(BaseModel):
+    """One record's field changes, as the device committed it (DESIGN §3.1)."""
+
+    device_id: str
+    dev_seq: int = Field(ge=1)
+    rec_id: str
+    type: str
+    set: dict[str, Any]
+    base: dict[str, int] = {}
+    hlc: str
+    deleted: bool = False
+
+
+class SyncRequest(BaseModel):
+    """Sent compressed (``Content-Encoding: deflate``) and signed (``Authorization``)."""
+
+    device_id: str
+    epoch: str | None = None
+    cursor: int = Field(0, ge=0)
+    ops: list[Op] = []
+    max_bytes: int = Field(262144, ge=1024)
+    resend_from: int | None = None
+
+
+class WireRecord(BaseModel):
+    id: str
+    t: str
+    f: dict[str, Any]
+    v: int | dict[str, int]
+    c: str
+    u: str
+    d: int | None = None
+
+
+class Rejected(BaseModel):
+    dev_seq: int
+    rec_id: str | None
+    type: str | None
+    reason: str
+    zh: str
+    en: str
+    set: dict[str, Any] | None
+
+
+class SyncResponse(BaseModel):
+    epoch: str
+    acked: int
+    applied: list[list[int]]
+    rejected: list[Rejected]
+    conflicts: list[str]
+    changes: list[WireRecord]
+    removes: list[str]
+    cursor: int
+    more: bool
+    need_from: int | None = None
+    reset: bool | None = None
+
+
+class EnrollRequest(BaseModel):
+    token: str
+    device_id: str
+    public_key: str = Field(description="raw Ed25519 public key, base64url")
+    name: str
+    store_id: str | None = None
+    proof: str = Field(description="Ed25519 signature of the enrollment proof, base64url")
+
+
+class EnrollResponse(BaseModel):
+    device_id: str
+    org_id: str
+    org_name: str | None
+    org_kind: str | None
+    epoch: str
+    server_time: int
+    orgs: list[WireRecord]
+
+
+class Problem(BaseModel):
+    error: str
+    zh: str
+    en: str
+
+
+def _body_schema(model: type[BaseModel], auth: bool) -> dict[str, Any]:
+    extra: dict[str, Any] = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+    if auth:
+        extra["parameters"] = [{"in": "header", "name": "Authorization", "required": True,
+                                "schema": {"type": "string"},
+                                "description": "Liudong d=<device>,t=<unix time>,n=<nonce>,"
+                                               "s=<Ed25519 signature>"}]
+    return extra
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 410, 413)}
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(title="Liudong county server", version=VERSION,
+                  description="Sync for the register of mobile party members (流动党员).")
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    async def read_body(request: Request) -> tuple[bytes, Any]:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+            raise Refused(413, "too_large", "请求过大", "request too large")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                raise Refused(413, "too_large", "请求过大", "request too large")
+        try:
+            return raw, decode_body(raw, request.headers.get("content-encoding"))
+        except ValueError as exc:
+            raise Refused(400, "bad_request", "请求内容无法解析", f"unreadable body: {exc}") from None
+
+    def respond(request: Request, data: Any) -> Response:
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        if "deflate" in request.headers.get("accept-encoding", "") and len(body) > 200:
+            return Response(zlib.compress(body, 6), media_type="application/json",
+                            headers={"content-encoding": "deflate"})
+        return Response(body, media_type="application/json")
+
+    @app.get("/v1/health", summary="Is the server up; its epoch and time")
+    async def health() -> dict[str, Any]:
+        epoch = await run_in_threadpool(_epoch, engine)
+        return {"ok": True, "version": VERSION, "epoch": epoch, "time": int(time.time())}
+
+    @app.post(ENROLL_PATH, summary="Enroll a device with a one-time code",
+              response_model=EnrollResponse, responses=PROBLEMS,
+              openapi_extra=_body_schema(EnrollRequest, auth=False))
+    async def enroll(request: Request) -> Response:
+        _, data = await read_body(request)
+        result = await run_in_threadpool(admin.enroll, engine, data)
+        result["orgs"] = await run_in_threadpool(_org_chain, engine, result["org_id"])
+        return respond(request, result)
+
+    @app.post(SYNC_PATH, summary="Send ops, receive changes: one round trip",
+              response_model=SyncResponse, responses=PROBLEMS,
+              openapi_extra=_body_schema(SyncRequest, auth=True))
+    async def sync(request: Request) -> Response:
+        signed = parse_authorization(request.headers.get(AUTH_HEADER))
+        if signed is None:
+            raise Refused(401, "unsigned", "请求未签名", "the request is not signed")
+        raw, data = await read_body(request)
+        if isinstance(data, dict) and data.get("device_id") not in (None, signed.device_id):
+            raise Refused(400, "bad_request", "设备编号不一致", "device id differs from the signer")
+        result = await run_in_threadpool(
+            handle_sync, engine, signed, "POST", SYNC_PATH, raw, data,
+            request.headers.get("user-agent", "")[:40])
+        return respond(request, result)
+
+    return app
+
+
+def _epoch(engine: Engine) -> str | None:
+    with db.read(engine) as conn:
+        return db.get_meta(conn, "epoch")
+
+
+def _org_chain(engine: Engine, org_id: str) -> list[dict[str, Any]]:
+    """The device's organization and those above it, so a device can use them at once."""
+    from sqlalchemy import select
+
+    from .county import _rec, wire
+
+    with db.read(engine) as conn:
+        ancestors = select(db.org_closure.c.ancestor_id).where(db.org_closure.c.org_id == org_id)
+        rows = conn.execute(select(db.records).where(db.records.c.rec_id.in_(ancestors))).all()
+    return [wire(_rec(r)) for r in rows]

@@ -1,0 +1,637 @@
+"""The county server's work: one sync request in one transaction (DESIGN §3.2), enrollment,
+and the writes the county admin makes.
+
+A sync request, inside one serialized write transaction:
+1. ops already applied (by ``(device_id, dev_seq)``) are skipped, so a resent request changes
+   nothing; a gap stops the batch until the device resends from where the server is;
+2. each op is authorized against the record's scope and field ownership (``scope.py``) and
+   validated against the schema; a refused op is answered in ``rejected`` and never blocks the
+   queue;
+3. each field whose ``base`` version is stale becomes a **conflict**: both values are kept in a
+   conflict record, the later HLC is shown for now, and both sides see it;
+4. every change gets the next ``server_seq``; records whose scope changed are re-stamped, so
+   they reach devices that now see them, and their old anchors are logged so devices that no
+   longer see them get a ``remove``;
+5. the changes in the device's scope after its cursor are returned, up to ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+
+from store.errors import Issue, ValidationError
+from store.ids import Hlc, is_ulid, new_ulid
+from store.schema import TYPES
+from store.validate import check_record, coerce, issue
+
+from ..protocol import CLOCK_WINDOW, SignedBy, unb64u, verify_signature
+from . import db
+from .db import anchors, counter, devices, org_closure, records, scope_log
+from .scope import REASONS, Rec, anchors_of, parent_of, refusal
+
+ADMIN_DEVICE = "admin"
+PULL_CHUNK = 400
+
+
+class Refused(Exception):
+    """A request the server will not take: an HTTP status and a code with its messages."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str, **extra: Any) -> None:
+        super().__init__(en)
+        self.status, self.code, self.zh, self.en, self.extra = status, code, zh, en, extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "zh": self.zh, "en": self.en, **self.extra}
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class Tx:
+    """One write transaction: the counter, a cache of records, and the writes to make."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.seq = int(conn.execute(select(counter.c.seq).where(counter.c.id == 1)).scalar_one())
+        self.start_seq = self.seq
+        self._cache: dict[str, Rec | None] = {}
+        self._new: set[str] = set()
+        self._dirty: set[str] = set()
+        self._subtrees: dict[str, set[str]] = {}
+        self._anchors: dict[str, set[str]] = {}
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    # -- records ---------------------------------------------------------------------------
+    def load(self, rec_id: str) -> Rec | None:
+        if rec_id not in self._cache:
+            row = self.conn.execute(select(records).where(records.c.rec_id == rec_id)).first()
+            self._cache[rec_id] = _rec(row) if row is not None else None
+        return self._cache[rec_id]
+
+    def lookup(self, rec_id: str) -> dict[str, Any] | None:
+        """A live record as validation sees it (``check_record``'s lookup)."""
+        rec = self.load(rec_id)
+        if rec is None or rec.deleted:
+            return None
+        return {"id": rec.rec_id, "type": rec.type, **rec.fields}
+
+    def open_flows(self, member_id: str) -> list[Rec]:
+        rows = self.conn.execute(select(records.c.rec_id).where(
+            records.c.parent_id == member_id, records.c.type == "flow")).scalars().all()
+        for rec_id in self._cache_children(member_id):
+            if rec_id not in rows:
+                rows.append(rec_id)
+        flows = [self.load(r) for r in rows]
+        return [f for f in flows if f is not None and f.type == "flow" and not f.deleted
+                and f.fields.get("status") != "ended" and f.fields.get("member_id") == member_id]
+
+    def _cache_children(self, parent_id: str) -> list[str]:
+        return [r.rec_id for r in self._cache.values()
+                if r is not None and r.parent_id == parent_id]
+
+    def children(self, parent_id: str) -> list[Rec]:
+        ids = list(self.conn.execute(select(records.c.rec_id).where(
+            records.c.parent_id == parent_id)).scalars())
+        ids += [i for i in self._cache_children(parent_id) if i not in ids]
+        out = [self.load(i) for i in ids]
+        return [r for r in out if r is not None and r.parent_id == parent_id]
+
+    def put(self, rec: Rec, new: bool) -> None:
+        self._cache[rec.rec_id] = rec
+        (self._new if new else self._dirty).add(rec.rec_id)
+
+    def stored_anchors(self, rec_id: str) -> set[str]:
+        if rec_id not in self._anchors:
+            self._anchors[rec_id] = set() if rec_id in self._new else set(
+                self.conn.execute(select(anchors.c.org_id).where(
+                    anchors.c.rec_id == rec_id)).scalars())
+        return self._anchors[rec_id]
+
+    def set_anchors(self, rec: Rec, wanted: set[str]) -> bool:
+        """Record ``rec``'s anchors; on a change, re-stamp it (so devices that now see it get
+        it) and log the anchors it lost (so devices that no longer see it drop it)."""
+        current = set(self.stored_anchors(rec.rec_id))
+        if current == wanted:
+            return False
+        self._anchors[rec.rec_id] = set(wanted)
+        if rec.rec_id not in self._new and rec.seq <= self.start_seq:
+            rec.seq = self.next_seq()
+            self.put(rec, new=False)
+        lost = current - wanted
+        if lost:
+            self.conn.execute(delete(anchors).where(anchors.c.rec_id == rec.rec_id,
+                                                    anchors.c.org_id.in_(lost)))
+            self.conn.execute(insert(scope_log), [
+                {"seq": rec.seq, "rec_id": rec.rec_id, "org_id": o} for o in sorted(lost)])
+        gained = wanted - current
+        if gained:
+            self.conn.execute(insert(anchors), [
+                {"rec_id": rec.rec_id, "org_id": o} for o in sorted(gained)])
+        return True
+
+    def subtree(self, org_id: str) -> set[str]:
+        if org_id not in self._subtrees:
+            self._subtrees[org_id] = set(self.conn.execute(select(org_closure.c.org_id).where(
+                org_closure.c.ancestor_id == org_id)).scalars())
+        return self._subtrees[org_id]
+
+    def flush(self) -> None:
+        """Write the changed records and the counter."""
+        for rec_id in self._new:
+            rec = self._cache[rec_id]
+            assert rec is not None
+            self.conn.execute(insert(records).values(**_row(rec)))
+        for rec_id in self._dirty - self._new:
+            rec = self._cache[rec_id]
+            assert rec is not None
+            self.conn.execute(update(records).where(records.c.rec_id == rec_id)
+                              .values(**_row(rec)))
+        self._new.clear()
+        self._dirty.clear()
+        self.conn.execute(update(counter).where(counter.c.id == 1).values(seq=self.seq))
+
+
+def _rec(row: Any) -> Rec:
+    return Rec(row.rec_id, row.type, json.loads(row.data), json.loads(row.versions),
+               json.loads(row.hlcs), row.created_at, row.updated_at, bool(row.deleted), row.seq,
+               row.last_device, row.writer_org_id, row.parent_id, row.county_id)
+
+
+def _row(rec: Rec) -> dict[str, Any]:
+    return {"rec_id": rec.rec_id, "type": rec.type, "county_id": rec.county_id,
+            "parent_id": rec.parent_id, "data": _dumps(rec.fields),
+            "versions": _dumps(rec.versions), "hlcs": _dumps(rec.hlcs),
+            "created_at": rec.created_at, "updated_at": rec.updated_at,
+            "deleted": rec.deleted, "seq": rec.seq, "last_device": rec.last_device,
+            "writer_org_id": rec.writer_org_id}
+
+
+def wire(rec: Rec) -> dict[str, Any]:
+    """A record as a device receives it; ``v`` is one number when every field has the same
+    version (most records), which keeps an initial sync small."""
+    versions = {k: v for k, v in rec.versions.items() if k in rec.fields}
+    distinct = set(versions.values())
+    out: dict[str, Any] = {"id": rec.rec_id, "t": rec.type, "f": rec.fields,
+                           "v": distinct.pop() if len(distinct) == 1 and len(versions) ==
+                           len(rec.fields) else versions,
+                           "c": rec.created_at, "u": rec.updated_at}
+    if rec.deleted:
+        out["d"] = 1
+    return out
+
+
+# -- applying one op ---------------------------------------------------------------------------
+
+class Outcome:
+    def __init__(self) -> None:
+        self.applied: list[list[int]] = []
+        self.rejected: list[dict[str, Any]] = []
+        self.conflicts: list[str] = []
+        self.touched_by_request: dict[str, int] = {}  # rec_id → seq before this request
+        self.unclean: set[str] = set()  # records the device must receive back
+
+
+def _shape_ok(op: Any) -> bool:
+    return (isinstance(op, dict) and isinstance(op.get("dev_seq"), int)
+            and isinstance(op.get("rec_id"), str) and is_ulid(op["rec_id"])
+            and op.get("type") in TYPES and isinstance(op.get("set"), dict)
+            and isinstance(op.get("base", {}), dict)
+            and all(isinstance(v, int) for v in op.get("base", {}).values())
+            and isinstance(op.get("hlc"), str) and len(op["hlc"]) == 16
+            and all(c in "0123456789abcdef" for c in op["hlc"])
+            and all(k in TYPES[op["type"]].by_name for k in op["set"]))
+
+
+def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
+             outcome: Outcome, today: dt.date) -> tuple[str, str | None, int | None]:
+    """Apply one op; returns (outcome, reason, seq). ``device_org`` None: the county admin."""
+    if not _shape_ok(op):
+        return "rejected", "malformed", None
+    rtype = TYPES[op["type"]]
+    before = tx.load(op["rec_id"])
+    if before is not None and before.type != op["type"]:
+        return "rejected", "type_mismatch", None
+    values = {}
+    for name, raw in op["set"].items():
+        value = coerce(rtype[name], raw, today)
+        if isinstance(value, Issue):
+            return "rejected", f"invalid:{value.en}", None
+        values[name] = value
+    after = Rec(op["rec_id"], op["type"], dict(before.fields) if before else {},
+                dict(before.versions) if before else {}, dict(before.hlcs) if before else {},
+                before.created_at if before else op["hlc"],
+                before.updated_at if before else op["hlc"],
+                before.deleted if before else False, before.seq if before else 0,
+                writer_org_id=before.writer_org_id if before else device_org,
+                parent_id=before.parent_id if before else None,
+                county_id=before.county_id if before else None)
+    for name, value in values.items():
+        if value is None:
+            after.fields.pop(name, None)
+        else:
+            after.fields[name] = value
+    if device_org is not None:
+        reason = refusal(tx, before, after, {"set": values, "deleted": op.get("deleted")},
+                         tx.subtree(device_org))
+        if reason:
+            return "rejected", reason, None
+    if not (op.get("deleted") or after.deleted):
+        issues = check_record(rtype, after.fields, tx.lookup, today)
+        if issues:
+            return "rejected", f"invalid:{issues[0].en}", None
+    # Field by field: a stale base is a conflict; the later HLC is shown until someone decides.
+    seq = tx.next_seq()
+    final = dict(before.fields) if before else {}
+    versions, hlcs = after.versions, after.hlcs
+    conflicted = False
+    for name, value in values.items():
+        current_version = versions.get(name, 0)
+        base = op.get("base", {}).get(name, 0)
+        if before is not None and base < current_version and final.get(name) != value:
+            mine = (op["hlc"], device_id)
+            theirs = (hlcs.get(name, ""), "")
+            _record_conflict(tx, before, name, final.get(name), hlcs.get(name, ""),
+                             current_version, value, op["hlc"], device_id, device_org, seq,
+                             outcome)
+            conflicted = True
+            if mine < theirs:
+                continue
+        if value is None:
+            final.pop(name, None)
+        else:
+            final[name] = value
+        versions[name], hlcs[name] = seq, op["hlc"]
+    after.fields = final
+    after.seq = seq
+    after.updated_at = max(after.updated_at, op["hlc"])
+    after.last_device = device_id
+    if op.get("deleted"):
+        after.deleted = True
+    after.parent_id = parent_of(after)
+    if before is None:
+        after.created_at = op["hlc"]
+        after.county_id = _county_of(tx, device_org or after.fields.get("parent_id")
+                                     or after.fields.get("issued_by_org_id"))
+    tx.put(after, new=before is None)
+    if op["rec_id"] not in outcome.touched_by_request:
+        outcome.touched_by_request[op["rec_id"]] = before.seq if before else 0
+    if conflicted:
+        outcome.unclean.add(op["rec_id"])
+    if after.type == "org":
+        _maintain_closure(tx, after)
+    _rescope(tx, after)
+    return ("conflict" if conflicted else "applied"), None, seq
+
+
+def _county_of(tx: Tx, org_id: str | None) -> str | None:
+    if not org_id:
+        return None
+    rows = tx.conn.execute(select(org_closure.c.ancestor_id).where(
+        org_closure.c.org_id == org_id)).scalars().all()
+    for ancestor in rows:
+        rec = tx.load(ancestor)
+        if rec is not None and rec.fields.get("kind") == "county":
+            return ancestor
+    return None
+
+
+def _record_conflict(tx: Tx, subject: Rec, name: str, theirs: Any, their_hlc: str,
+                     their_version: int, mine: Any, my_hlc: str, device_id: str,
+                     device_org: str | None, seq: int, outcome: Outcome) -> None:
+    """Keep both values in one open conflict record per (record, field) (DESIGN §3.2)."""
+    existing = [c for c in tx.children(subject.rec_id) if c.type == "conflict"
+                and c.fields.get("field") == name and c.fields.get("status") == "open"]
+    entry_theirs = {"value": theirs, "hlc": their_hlc, "version": their_version,
+                    "device_id": subject.last_device}
+    entry_mine = {"value": mine, "hlc": my_hlc, "version": seq, "device_id": device_id,
+                  "org_id": device_org}
+    if existing:
+        conflict = existing[0]
+        values = list(conflict.fields["values"])
+        if all(v.get("hlc") != their_hlc for v in values):
+            values.append(entry_theirs)
+        values.append(entry_mine)
+        conflict.fields = {**conflict.fields, "values": values}
+        conflict.versions["values"] = conflict.seq = tx.next_seq()
+        conflict.updated_at = max(conflict.updated_at, my_hlc)
+        conflict.last_device = ADMIN_DEVICE
+        tx.put(conflict, new=False)
+    else:
+        hlc = max(my_hlc, their_hlc)
+        cseq = tx.next_seq()
+        fields = {"subject_id": subject.rec_id, "subject_type": subject.type, "field": name,
+                  "values": [entry_theirs, entry_mine], "status": "open"}
+        conflict = Rec(new_ulid(), "conflict", fields, dict.fromkeys(fields, cseq),
+                       dict.fromkeys(fields, hlc), hlc, hlc, False, cseq, ADMIN_DEVICE,
+                       None, subject.rec_id, subject.county_id)
+        tx.put(conflict, new=True)
+    outcome.conflicts.append(conflict.rec_id)
+    tx.set_anchors(conflict, anchors_of(tx, conflict))
+
+
+def _rescope(tx: Tx, rec: Rec) -> None:
+    """Bring anchors up to date after a change to ``rec``: its own, and where it moves a member
+    (a flow gets or loses a host, a member changes home), the member's and everything hanging
+    off it."""
+    if rec.type == "org":
+        return
+    tx.set_anchors(rec, anchors_of(tx, rec))
+    member_id = rec.rec_id if rec.type == "member" else (
+        rec.fields.get("member_id") if rec.type == "flow" else None)
+    if member_id is None:
+        return
+    member = tx.load(member_id)
+    if member is None:
+        return
+    if not tx.set_anchors(member, anchors_of(tx, member)) and rec.type == "member":
+        return  # the member's scope did not change: nothing hanging off it moves
+    stack = list(tx.children(member_id))
+    seen = {member_id}
+    while stack:
+        child = stack.pop()
+        if child.rec_id in seen:
+            continue
+        seen.add(child.rec_id)
+        tx.set_anchors(child, anchors_of(tx, child))
+        stack.extend(tx.children(child.rec_id))
+
+
+def _maintain_closure(tx: Tx, org: Rec) -> None:
+    """The org tree as a closure table: (org, ancestor, depth) for every ancestor and itself."""
+    conn = tx.conn
+    subtree = [org.rec_id, *[o for o in tx.subtree(org.rec_id) if o != org.rec_id]]
+    parent = org.fields.get("parent_id")
+    parent_chain = list(conn.execute(select(org_closure.c.ancestor_id, org_closure.c.depth)
+                                     .where(org_closure.c.org_id == parent))) if parent else []
+    for member in subtree:
+        inner = conn.execute(select(org_closure.c.depth).where(
+            org_closure.c.org_id == member, org_closure.c.ancestor_id == org.rec_id)).scalar()
+        inner = 0 if member == org.rec_id else int(inner or 0)
+        conn.execute(delete(org_closure).where(
+            org_closure.c.org_id == member,
+            org_closure.c.ancestor_id.not_in(subtree)))
+        if member == org.rec_id:
+            exists = conn.execute(select(org_closure.c.org_id).where(
+                org_closure.c.org_id == member, org_closure.c.ancestor_id == member)).first()
+            if not exists:
+                conn.execute(insert(org_closure).values(org_id=member, ancestor_id=member,
+                                                        depth=0))
+        for ancestor, depth in parent_chain:
+            conn.execute(insert(org_closure).values(org_id=member, ancestor_id=ancestor,
+                                                    depth=depth + 1 + inner))
+    tx._subtrees.clear()
+
+
+# -- pulling -----------------------------------------------------------------------------------
+
+def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: int,
+         exclude: Iterable[str], force: Iterable[str], tx: Tx | None = None,
+         ) -> tuple[list[dict[str, Any]], list[str], int, bool]:
+    """Changes and removals in the device's scope after ``cursor``, oldest first, up to about
+    ``max_bytes``. Returns (changes, removes, new cursor, more)."""
+    exclude = set(exclude)
+    in_scope = select(anchors.c.rec_id).where(anchors.c.org_id.in_(
+        select(org_closure.c.org_id).where(org_closure.c.ancestor_id == device_org)))
+    subtree = set(conn.execute(select(org_closure.c.org_id).where(
+        org_closure.c.ancestor_id == device_org)).scalars())
+    changes: list[dict[str, Any]] = []
+    removes: list[str] = []
+    size = 0
+    position = cursor
+    more = False
+    seen: set[str] = set()
+    while True:
+        rows = conn.execute(
+            select(records).where(records.c.seq > position, records.c.seq <= head,
+                                  or_(records.c.type == "org", records.c.rec_id.in_(in_scope)))
+            .order_by(records.c.seq).limit(PULL_CHUNK)).all()
+        lost = conn.execute(
+            select(scope_log.c.rec_id, scope_log.c.seq).where(
+                scope_log.c.seq > position, scope_log.c.seq <= head,
+                scope_log.c.org_id.in_(subtree)).order_by(scope_log.c.seq)
+            .limit(PULL_CHUNK)).all()
+        items: list[tuple[int, str, Any]] = [(r.seq, "c", r) for r in rows]
+        items += [(row.seq, "r", row.rec_id) for row in lost]
+        items.sort(key=lambda i: i[0])
+        if not items:
+            position = head
+            break
+        # Only items below both chunks' ends are complete: cut at the smaller end.
+        limit_seq = head
+        if len(rows) == PULL_CHUNK:
+            limit_seq = min(limit_seq, rows[-1].seq)
+        if len(lost) == PULL_CHUNK:
+            limit_seq = min(limit_seq, lost[-1].seq)
+        stopped = False
+        for seq, kind, item in items:
+            if seq > limit_seq:
+                break
+            if kind == "c":
+                if item.rec_id in exclude:
+                    position = seq
+                    continue
+                data = wire(_rec(item))
+                cost = len(_dumps(data)) + 1
+                if changes and size + cost > max_bytes:
+                    stopped = True
+                    break
+                changes.append(data)
+                seen.add(item.rec_id)
+                size += cost
+            else:
+                if item in seen or _visible(conn, item, subtree):
+                    position = seq
+                    continue
+                if item not in removes:
+                    removes.append(item)
+                    size += len(item) + 3
+            position = seq
+        if stopped:
+            more = True
+            break
+        if limit_seq >= head:
+            position = head
+            break
+        position = limit_seq
+    for rec_id in force:
+        if rec_id in seen or rec_id in removes:
+            continue
+        row = conn.execute(select(records).where(records.c.rec_id == rec_id)).first()
+        if row is not None and (row.type == "org" or _visible(conn, rec_id, subtree)):
+            changes.append(wire(_rec(row)))
+        else:
+            removes.append(rec_id)
+    return changes, removes, position, more
+
+
+def _visible(conn: Connection, rec_id: str, subtree: set[str]) -> bool:
+    row = conn.execute(select(anchors.c.org_id).where(
+        anchors.c.rec_id == rec_id, anchors.c.org_id.in_(subtree)).limit(1)).first()
+    return row is not None
+
+
+# -- the sync request --------------------------------------------------------------------------
+
+def authenticate(conn: Connection, signed: SignedBy, method: str, path: str,
+                 body: bytes) -> Any:
+    """The device row of a signed request, or Refused: unknown or revoked device, bad
+    signature, a request too old or too new, a nonce seen before."""
+    device = conn.execute(select(devices).where(devices.c.device_id == signed.device_id)).first()
+    if device is None:
+        raise Refused(401, "unknown_device", "未登记的设备，请重新登记", "unknown device: enroll it again")
+    if not verify_signature(unb64u(device.public_key), signed, method, path, body):
+        raise Refused(401, "bad_signature", "请求签名无效", "the request signature is not valid")
+    if device.status != "active":
+        raise Refused(403, "revoked", "该设备已被县级管理员注销", "this device has been revoked")
+    now = db.now()
+    if abs(now - signed.created) > CLOCK_WINDOW:
+        raise Refused(401, "stale", "请求时间与服务器相差过大，请校准本机时钟",
+                      "the request's time is too far from the server's: check this computer's clock",
+                      server_time=int(now))
+    if len(signed.nonce) > 32 or conn.execute(select(db.nonces.c.nonce).where(
+            db.nonces.c.device_id == signed.device_id,
+            db.nonces.c.nonce == signed.nonce)).first() is not None:
+        raise Refused(401, "replay", "重复的请求已被拒绝", "a replayed request was refused")
+    conn.execute(insert(db.nonces).values(device_id=signed.device_id, nonce=signed.nonce,
+                                          created=now))
+    if secrets.randbelow(200) == 0:  # now and then, forget nonces too old to be replayed
+        conn.execute(delete(db.nonces).where(db.nonces.c.created < now - 3 * CLOCK_WINDOW))
+    return device
+
+
+def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: bytes,
+                request: Any, client_version: str | None = None) -> dict[str, Any]:
+    """One sync request, authenticated and answered in one transaction."""
+    if not isinstance(request, dict):
+        raise Refused(400, "bad_request", "请求格式有误", "malformed request")
+    ops_in = request.get("ops", [])
+    cursor = request.get("cursor", 0)
+    max_bytes = request.get("max_bytes", 256 * 1024)
+    resend_from = request.get("resend_from")
+    if (not isinstance(ops_in, list) or not isinstance(cursor, int) or cursor < 0
+            or not isinstance(max_bytes, int) or max_bytes < 1024
+            or not (resend_from is None or isinstance(resend_from, int))):
+        raise Refused(400, "bad_request", "请求格式有误", "malformed request")
+    max_bytes = min(max_bytes, 4 * 1024 * 1024)
+    today = dt.date.today() + dt.timedelta(days=1)  # a device's day may start before ours
+    with db.write(engine) as conn:
+        device = authenticate(conn, signed, method, path, body)
+        device_id = device.device_id
+        epoch = db.get_meta(conn, "epoch")
+        tx = Tx(conn)
+        outcome = Outcome()
+        applied_high = int(device.applied_dev_seq)
+        if resend_from is not None and resend_from - 1 > applied_high:
+            applied_high = resend_from - 1  # the device no longer has the ops in between
+        need_from = None
+        for op in ops_in:
+            dev_seq = op.get("dev_seq") if isinstance(op, dict) else None
+            if not isinstance(dev_seq, int):
+                break
+            if dev_seq <= applied_high:
+                continue  # already applied: a resent request changes nothing
+            if dev_seq != applied_high + 1:
+                need_from = applied_high + 1
+                break
+            result, reason, seq = apply_op(tx, op, device_id, device.org_id, outcome, today)
+            _audit(conn, device_id, device.org_id, op, result, reason, seq)
+            if result == "rejected":
+                code = (reason or "invalid").split(":", 1)[0]
+                zh, en = REASONS.get(code, REASONS["invalid"])
+                detail = reason.split(":", 1)[1] if reason and ":" in reason else ""
+                outcome.rejected.append({
+                    "dev_seq": dev_seq, "rec_id": op.get("rec_id"), "type": op.get("type"),
+                    "reason": code, "zh": zh, "en": f"{en}: {detail}" if detail else en,
+                    "set": op.get("set")})
+                outcome.unclean.add(str(op.get("rec_id")))
+            else:
+                outcome.applied.append([dev_seq, seq])
+            applied_high = dev_seq
+        tx.flush()
+        head = tx.seq
+        reset = request.get("epoch") not in (None, epoch) or cursor > head
+        if reset:
+            cursor = 0
+        exclude = {rid for rid, prev in outcome.touched_by_request.items()
+                   if prev <= cursor and rid not in outcome.unclean}
+        changes, removes, new_cursor, more = pull(
+            conn, device.org_id, cursor, head, max_bytes, exclude, outcome.unclean)
+        conn.execute(update(devices).where(devices.c.device_id == device_id).values(
+            applied_dev_seq=applied_high, last_seen=db.now(),
+            client_version=client_version or device.client_version))
+    response: dict[str, Any] = {
+        "epoch": epoch, "acked": applied_high, "applied": outcome.applied,
+        "rejected": outcome.rejected, "conflicts": outcome.conflicts, "changes": changes,
+        "removes": removes, "cursor": new_cursor, "more": more}
+    if need_from is not None:
+        response["need_from"] = need_from
+    if reset:
+        response["reset"] = True
+    return response
+
+
+def _audit(conn: Connection, device_id: str, org_id: str | None, op: Any, outcome: str,
+           reason: str | None, seq: int | None) -> None:
+    conn.execute(insert(db.ops).values(
+        device_id=device_id, dev_seq=op["dev_seq"], org_id=org_id, seq=seq,
+        rec_id=str(op.get("rec_id"))[:26], type=str(op.get("type"))[:32], body=_dumps(op),
+        received_at=db.now(), outcome=outcome, reason=reason))
+
+
+# -- writes by the county admin ----------------------------------------------------------------
+
+def admin_put(engine: Engine, type_name: str, values: dict[str, Any],
+              rec_id: str | None = None) -> str:
+    """A record written by the county admin (orgs, tasks): validated, stamped and logged like
+    a device's op, with no scope limit. Raises store.ValidationError on bad input."""
+    rtype = TYPES[type_name]
+    today = dt.date.today()
+    issues: list[Issue] = []
+    coerced: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in rtype.by_name:
+            issues.append(issue(name, "unknown_field"))
+            continue
+        value = coerce(rtype[name], raw, today)
+        if isinstance(value, Issue):
+            issues.append(value)
+        else:
+            coerced[name] = value
+    if issues:
+        raise ValidationError(issues)
+    with db.write(engine) as conn:
+        tx = Tx(conn)
+        before = tx.load(rec_id) if rec_id else None
+        merged = {k: v for k, v in {**(before.fields if before else {}), **coerced}.items()
+                  if v is not None}
+        issues = check_record(rtype, merged, tx.lookup, today)
+        if type_name == "org" and before is not None and \
+                merged.get("parent_id") in tx.subtree(before.rec_id):
+            issues.append(Issue("parent_id", "cycle", "「上级组织」不能是本组织或其下级",
+                                "parent_id cannot be the organization itself or one below it"))
+        if issues:
+            raise ValidationError(issues)
+        op = {"dev_seq": tx.seq + 1, "rec_id": rec_id or new_ulid(), "type": type_name,
+              "set": coerced, "base": dict(before.versions) if before else {},
+              "hlc": Hlc().now()}
+        result, reason, seq = apply_op(tx, op, ADMIN_DEVICE, None, Outcome(), today)
+        if result == "rejected":
+            raise ValidationError([Issue("record", "invalid", reason or "", reason or "")])
+        tx.flush()
+        _audit(conn, ADMIN_DEVICE, None, op, result, reason, seq)
+    return str(op["rec_id"])
+
+
+def live_records(conn: Connection, type_name: str) -> list[Rec]:
+    return [_rec(r) for r in conn.execute(
+        select(records).where(and_(records.c.type == type_name, records.c.deleted.is_(False))))]

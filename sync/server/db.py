@@ -1,0 +1,267 @@
+"""The county server's database: tables, migrations, engines (SQLAlchemy Core).
+
+SQLite in WAL mode is the embedded default; PostgreSQL (psycopg 3) is the production engine.
+Only portable SQL is used, and every table that would grow with a province carries the county
+it belongs to, so the schema can move to a PostgreSQL-compatible distributed engine sharded by
+county (DESIGN §3.5).
+
+Writers are serialized: SQLite by ``BEGIN IMMEDIATE``, PostgreSQL by locking the one ``counter``
+row. That is what makes ``server_seq`` commit in the order it is handed out, so a device's
+cursor never skips a change committed late (a PostgreSQL sequence does not give this).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+counter = Table(
+    "counter", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+)
+records = Table(
+    "records", metadata,
+    Column("rec_id", String(26), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("county_id", String(26)),
+    Column("parent_id", String(26)),  # member of a flow/contact…, subject of a conflict, task
+    Column("data", Text, nullable=False),  # JSON: the fields
+    Column("versions", Text, nullable=False),  # JSON: field → server_seq of its last write
+    Column("hlcs", Text, nullable=False),  # JSON: field → HLC of its last write
+    Column("created_at", String(16), nullable=False),
+    Column("updated_at", String(16), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("seq", BigInteger, nullable=False),  # server_seq of the last change
+    Column("last_device", String(40)),
+    Column("writer_org_id", String(26)),  # the organization whose device made it
+    Index("ix_records_seq", "seq"),
+    Index("ix_records_parent", "parent_id"),
+    Index("ix_records_type", "type"),
+)
+anchors = Table(
+    "anchors", metadata,
+    Column("rec_id", String(26), primary_key=True),
+    Column("org_id", String(26), primary_key=True),
+    Index("ix_anchors_org", "org_id", "rec_id"),
+)
+scope_log = Table(
+    "scope_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("rec_id", String(26), nullable=False),
+    Column("org_id", String(26), nullable=False),
+    Index("ix_scope_log_seq", "seq"),
+)
+org_closure = Table(
+    "org_closure", metadata,
+    Column("org_id", String(26), primary_key=True),
+    Column("ancestor_id", String(26), primary_key=True),
+    Column("depth", Integer, nullable=False),
+    Index("ix_org_closure_ancestor", "ancestor_id"),
+)
+devices = Table(
+    "devices", metadata,
+    Column("device_id", String(26), primary_key=True),
+    Column("org_id", String(26), nullable=False),
+    Column("county_id", String(26)),
+    Column("public_key", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("store_id", String(26)),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("enrolled_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("last_seen", Float),
+    Column("applied_dev_seq", BigInteger, nullable=False),
+    Column("client_version", String(40)),  # migration 2
+)
+enroll_codes = Table(
+    "enroll_codes", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("org_id", String(26), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+    Column("used_by", String(26)),
+)
+ops = Table(  # the audit trail: who (device, org), when, what, and what became of it
+    "ops", metadata,
+    Column("device_id", String(40), primary_key=True),
+    Column("dev_seq", BigInteger, primary_key=True),
+    Column("county_id", String(26)),
+    Column("org_id", String(26)),
+    Column("seq", BigInteger),
+    Column("rec_id", String(26), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),  # applied | conflict | rejected
+    Column("reason", Text),
+    Index("ix_ops_rec", "rec_id"),  # migration 2
+)
+nonces = Table(
+    "nonces", metadata,
+    Column("device_id", String(26), primary_key=True),
+    Column("nonce", String(32), primary_key=True),
+    Column("created", Float, nullable=False),
+    Index("ix_nonces_created", "created"),
+)
+
+# -- migrations ----------------------------------------------------------------------------------
+# Each takes a connection inside a transaction. Version 1 creates the tables as they were
+# first released; later ones alter them. Never edit a released migration: add one.
+
+
+def _v1(conn: Connection) -> None:
+    v1 = MetaData()
+    for table in (meta, counter, records, anchors, scope_log, org_closure, enroll_codes,
+                  nonces):
+        table.to_metadata(v1)
+    Table(
+        "devices", v1,
+        *[c._copy() for c in devices.columns if c.name != "client_version"],
+    )
+    Table("ops", v1, *[c._copy() for c in ops.columns])  # without ix_ops_rec
+    v1.create_all(conn)
+    conn.execute(insert(counter).values(id=1, seq=0))
+    conn.execute(insert(meta).values(key="epoch", value=os.urandom(8).hex()))
+
+
+def _v2(conn: Connection) -> None:
+    """Devices report their client version; the audit trail is searchable by record."""
+    conn.execute(text("ALTER TABLE devices ADD COLUMN client_version VARCHAR(40)"))
+    conn.execute(text("CREATE INDEX ix_ops_rec ON ops (rec_id)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "meta"):
+        return 0
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(engine: Engine, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database up to ``target``; returns the version it was at."""
+    with write(engine) as conn:
+        found = schema_version(conn)
+        for version in range(found + 1, target + 1):
+            MIGRATIONS[version - 1](conn)
+            if version == 1:
+                conn.execute(insert(meta).values(key="schema_version", value="1"))
+            else:
+                conn.execute(update(meta).where(meta.c.key == "schema_version")
+                             .values(value=str(version)))
+    return found
+
+
+# -- engines -------------------------------------------------------------------------------------
+
+def default_db_url() -> str:
+    from platformdirs import user_data_dir
+
+    directory = Path(user_data_dir("liudong-server", appauthor=False))
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'county.db'}"
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if "://" not in url:  # a plain path means SQLite
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = normalize_url(url or default_db_url())
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
+                               pool_size=8, max_overflow=8)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA foreign_keys=OFF")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            immediate = conn.get_execution_options().get("liudong_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return engine
+
+
+@contextlib.contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction, serialized against every other writer (see the module text)."""
+    with engine.connect().execution_options(liudong_write=True) as conn, conn.begin():
+        if engine.dialect.name != "sqlite":
+            conn.execute(select(counter.c.seq).where(counter.c.id == 1).with_for_update())
+        yield conn
+
+
+@contextlib.contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A read transaction that sees one consistent state."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+def get_meta(conn: Connection, key: str) -> str | None:
+    row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
+    return str(row[0]) if row else None
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    if get_meta(conn, key) is None:
+        conn.execute(insert(meta).values(key=key, value=value))
+    else:
+        conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,368 @@
+"""Commands that reach the county: ``serve``, ``admin``, ``enroll``, ``sync``, ``conflict``.
+
+``serve`` and ``admin`` never load Textual or the device store; ``enroll`` and ``sync`` never
+load FastAPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from typing import Any
+
+from tui.cli import CliError, add_field_flags, fields_of, unlock
+
+DEFAULT_PORT = 8470
+
+
+# -- the county server -------------------------------------------------------------------------
+
+def _engine(args: argparse.Namespace) -> Any:
+    from sync.server import db
+
+    engine = db.make_engine(args.db or os.environ.get("LIUDONG_DB"))
+    db.migrate(engine)
+    return engine
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sync.server.app import create_app
+    from tui.output import t
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CliError("--tls-cert 与 --tls-key 须同时给出", "give both --tls-cert and --tls-key")
+    engine = _engine(args)
+    scheme = "https" if args.tls_cert else "http"
+    print(t(f"县级服务器已启动：{scheme}://{args.host}:{args.port}（数据库：{engine.url!r}）",
+            f"County server at {scheme}://{args.host}:{args.port} (database {engine.url!r})"),
+          flush=True)
+    uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning",
+                ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, server_header=False,
+                date_header=False, timeout_keep_alive=30)
+    return 0
+
+
+def _org_id(engine: Any, key: str) -> str:
+    """An organization by id or by its exact name."""
+    from store.errors import Ambiguous, NotFound
+    from sync.server.admin import list_orgs
+
+    orgs = list_orgs(engine)
+    if any(o["id"] == key for o in orgs):
+        return key
+    named = [o for o in orgs if o["name"] == key]
+    if len(named) == 1:
+        return str(named[0]["id"])
+    if named:
+        raise Ambiguous(key, [f"{o['name']}({o['id']})" for o in named])
+    raise NotFound("组织", "organization", key)
+
+
+def cmd_admin_org_add(args: argparse.Namespace) -> int:
+    from sync.server.admin import add_org
+    from tui.output import print_json, t
+
+    engine = _engine(args)
+    fields = fields_of(args, "o_")
+    if fields.get("parent_id"):
+        fields["parent_id"] = _org_id(engine, fields["parent_id"])
+    org_id = add_org(engine, fields)
+    if args.json:
+        print_json({"id": org_id, **fields})
+    else:
+        print(t(f"已添加组织 {fields['name']}（编号 {org_id}）", f"Added {fields['name']} (id {org_id})"))
+    return 0
+
+
+def cmd_admin_org_list(args: argparse.Namespace) -> int:
+    from store.errors import current_lang
+    from store.schema import choice_label
+    from sync.server.admin import list_orgs
+    from tui.output import print_json
+
+    orgs = list_orgs(_engine(args))
+    if args.json:
+        print_json(orgs)
+        return 0
+    for o in orgs:
+        kind = choice_label("org_kind", o["kind"], current_lang())
+        print(f"{'  ' * o['depth']}{o['name']}（{kind}）  {o['id']}")
+    return 0
+
+
+def cmd_admin_enroll_code(args: argparse.Namespace) -> int:
+    from sync.server.admin import make_enroll_code
+    from tui.output import print_json, t
+
+    engine = _engine(args)
+    url = args.server_url or os.environ.get("LIUDONG_SERVER_URL") or \
+        f"{'https' if args.tls_cert else 'http'}://127.0.0.1:{DEFAULT_PORT}"
+    made = make_enroll_code(engine, _org_id(engine, args.org), url, args.hours, args.tls_cert)
+    if args.json:
+        print_json(made)
+        return 0
+    until = dt.datetime.fromtimestamp(made["expires_at"]).strftime("%Y-%m-%d %H:%M")
+    print(t(f"登记码（一次有效，{until} 前使用）：", f"Enrollment code (one use, valid until {until}):"))
+    print()
+    print("    " + made["code"])
+    print()
+    print(t(f"在支部电脑上运行：liudong enroll --code {made['code']}",
+            f"On the branch laptop run: liudong enroll --code {made['code']}"))
+    print(t(f"或：liudong enroll --server {url} --code {made['token']}",
+            f"or: liudong enroll --server {url} --code {made['token']}"))
+    return 0
+
+
+def cmd_admin_device_list(args: argparse.Namespace) -> int:
+    from sync.server.admin import list_devices
+    from tui.output import print_json, t, table
+
+    rows = list_devices(_engine(args))
+    if args.json:
+        print_json(rows)
+        return 0
+
+    def when(ts: float | None) -> str:
+        return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+    print(table([t("设备", "device"), t("名称", "name"), t("组织", "organization"),
+                 t("状态", "status"), t("最近同步", "last sync")],
+                [[r["device_id"], r["name"], r["org_name"] or r["org_id"], r["status"],
+                  when(r["last_seen"])] for r in rows]))
+    return 0
+
+
+def cmd_admin_device_revoke(args: argparse.Namespace) -> int:
+    from sync.server.admin import revoke_device
+    from tui.output import t
+
+    revoke_device(_engine(args), args.device)
+    print(t(f"已注销设备 {args.device}；它下次联网时将清除本机密钥",
+            f"Revoked {args.device}; it erases its keys the next time it connects"))
+    return 0
+
+
+def cmd_admin_task_send(args: argparse.Namespace) -> int:
+    from sync.server.admin import send_task
+    from tui.output import print_json, t
+
+    engine = _engine(args)
+    fields: dict[str, Any] = {
+        "issued_by_org_id": _org_id(engine, args.issuer),
+        "target_org_ids": [_org_id(engine, o.strip()) for o in args.to.split(",") if o.strip()],
+        "title": args.title, "body": args.body, "due_on": args.due}
+    task_id = send_task(engine, {k: v for k, v in fields.items() if v is not None})
+    if args.json:
+        print_json({"id": task_id, **fields})
+    else:
+        print(t(f"已下发调度任务（编号 {task_id}）", f"Sent the task (id {task_id})"))
+    return 0
+
+
+def cmd_admin_stats(args: argparse.Namespace) -> int:
+    from sync.server.admin import stats
+    from tui.output import print_json, t, table
+
+    rows = stats(_engine(args))
+    if args.json:
+        print_json(rows)
+        return 0
+    print(table([t("组织", "organization"), t("党员", "members"), t("流出", "away"),
+                 t("流入", "hosted"), t("待报到", "to report"), t("失联", "lost"),
+                 t("设备", "devices")],
+                [["  " * r["depth"] + r["name"], str(r["members"]), str(r["outflow"]),
+                  str(r["hosted"]), str(r["pending_report"]), str(r["lost_contact"]),
+                  str(r["devices"])] for r in rows]))
+    return 0
+
+
+def cmd_admin_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sync.server.admin import backup
+    from tui.output import t
+
+    counts = backup(_engine(args), Path(args.out))
+    print(t(f"已备份到 {args.out}（{sum(counts.values())} 行）",
+            f"Backed up to {args.out} ({sum(counts.values())} rows)"))
+    return 0
+
+
+def cmd_admin_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sync.server import db
+    from sync.server.admin import restore
+    from tui.output import t
+
+    engine = db.make_engine(args.db or os.environ.get("LIUDONG_DB"))
+    counts = restore(engine, Path(args.file))
+    print(t(f"已从 {args.file} 恢复（{sum(counts.values())} 行）；各设备下次同步时会补传服务器缺少的数据",
+            f"Restored {args.file} ({sum(counts.values())} rows); devices send again what the "
+            "server lacks when they next sync"))
+    return 0
+
+
+# -- the device --------------------------------------------------------------------------------
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from sync.client import Device
+    from tui.output import t
+
+    with unlock(args) as store:
+        device = Device(store)
+        try:
+            answer = device.enroll(args.code, args.server, args.name)
+        finally:
+            device.close()
+    print(t(f"已登记到 {answer.get('org_name') or answer['org_id']}；运行 liudong sync 开始同步",
+            f"Enrolled with {answer.get('org_name') or answer['org_id']}; run liudong sync"))
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from sync.client import Device
+    from tui.output import print_json, t
+
+    with unlock(args) as store:
+        if args.rejected:
+            rejected = store.meta.get("rejected", [])
+            if args.json:
+                print_json(rejected)
+            for r in rejected if not args.json else []:
+                print(f"#{r['dev_seq']} {r.get('type')} {r.get('rec_id')}: {t(r['zh'], r['en'])}")
+            return 0
+        device = Device(store)
+        try:
+            report = device.sync()
+        finally:
+            device.close()
+        pending = store.state.pending_count()
+    if args.json:
+        print_json({"requests": report.requests, "sent": report.sent,
+                    "received": report.received, "removed": report.removed,
+                    "rejected": report.rejected, "conflicts": report.conflicts,
+                    "pending": pending})
+        return 0
+    print(t(f"已同步：发送 {report.sent} 个操作，收到 {report.received} 条更新，"
+            f"移出 {report.removed} 条（{report.requests} 次往返）",
+            f"In sync: sent {report.sent} op(s), received {report.received} update(s), "
+            f"removed {report.removed} ({report.requests} round trip(s))"))
+    for r in report.rejected:
+        print(t(f"  被拒绝：{r.get('type')} {r.get('rec_id')}：{r['zh']}",
+                f"  refused: {r.get('type')} {r.get('rec_id')}: {r['en']}"), file=sys.stderr)
+    if report.conflicts:
+        print(t(f"  有 {report.conflicts} 个冲突待处理：liudong conflict list",
+                f"  {report.conflicts} conflict(s) to resolve: liudong conflict list"))
+    return 0
+
+
+def cmd_conflict_list(args: argparse.Namespace) -> int:
+    from tui.output import print_json, show_value, t
+
+    with unlock(args) as store:
+        open_ = [c for c in store.live("conflict") if c.get("status") == "open"]
+        if args.json:
+            print_json(open_)
+            return 0
+        if not open_:
+            print(t("没有待处理的冲突", "No conflicts to resolve"))
+        for c in open_:
+            subject = store.get(c["subject_id"])
+            title = subject.get("name") if subject and subject.get("name") else c["subject_id"]
+            print(f"{c['id']}  {title}  {c['field']}")
+            for i, v in enumerate(c["values"], start=1):
+                shown = show_value(c["subject_type"], c["field"], v.get("value"))
+                print(f"    {i}. {shown}")
+    return 0
+
+
+def cmd_conflict_resolve(args: argparse.Namespace) -> int:
+    from store.register import resolve_conflict
+    from tui.output import t
+
+    with unlock(args) as store:
+        conflict = store.get(args.conflict.upper())
+        if conflict is None or conflict["type"] != "conflict":
+            from store.errors import NotFound
+
+            raise NotFound("冲突", "conflict", args.conflict)
+        if args.pick is not None:
+            values = conflict["values"]
+            if not 1 <= args.pick <= len(values):
+                raise CliError(f"--pick 应在 1 到 {len(values)} 之间",
+                               f"--pick must be between 1 and {len(values)}")
+            value = values[args.pick - 1]["value"]
+        elif args.value is not None:
+            value = args.value
+        else:
+            raise CliError("请用 --pick N 或 --value 给出取值", "give --pick N or --value")
+        resolve_conflict(store, conflict["id"], value)
+    print(t("冲突已处理，下次同步时生效", "Resolved; it reaches the county with the next sync"))
+    return 0
+
+
+# -- the parser --------------------------------------------------------------------------------
+
+def add_commands(sub: Any, command: Any, parser_class: type) -> None:
+    sp = command(sub, "serve", cmd_serve, "运行县级服务器 / run the county server")
+    sp.add_argument("--db", help="数据库 URL（默认 SQLite；postgresql://…）/ database URL")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=DEFAULT_PORT)
+    sp.add_argument("--tls-cert", metavar="FILE")
+    sp.add_argument("--tls-key", metavar="FILE")
+
+    admin_parser = sub.add_parser("admin", help="县级管理 / county administration")
+    admin_parser.add_argument("--db", help="数据库 URL（默认与 serve 相同）/ database URL")
+    admin = admin_parser.add_subparsers(dest="admin_command", metavar="ACTION",
+                                        parser_class=parser_class, required=True)
+    org = admin.add_parser("org", help="组织 / organizations").add_subparsers(
+        dest="org_command", metavar="ACTION", parser_class=parser_class, required=True)
+    sp = command(org, "add", cmd_admin_org_add, "添加组织 / add an organization", True)
+    add_field_flags(sp, "org", prefix="o_", required=("name", "kind"))
+    command(org, "list", cmd_admin_org_list, "组织树 / the organization tree", True)
+    sp = command(admin, "enroll-code", cmd_admin_enroll_code,
+                 "生成一次性登记码 / make a one-time enrollment code", True)
+    sp.add_argument("--org", required=True, help="组织编号或名称 / organization id or name")
+    sp.add_argument("--hours", type=float, default=72, help="有效小时数 / hours valid")
+    sp.add_argument("--server-url", help="设备访问本服务器的地址 / the address devices use")
+    sp.add_argument("--tls-cert", metavar="FILE", help="自签名证书，其指纹写入登记码 / "
+                    "self-signed certificate whose fingerprint the code carries")
+    device = admin.add_parser("device", help="设备 / devices").add_subparsers(
+        dest="device_command", metavar="ACTION", parser_class=parser_class, required=True)
+    command(device, "list", cmd_admin_device_list, "设备列表 / list devices", True)
+    command(device, "revoke", cmd_admin_device_revoke, "注销设备 / revoke a device").add_argument(
+        "device", metavar="DEVICE")
+    task = admin.add_parser("task", help="工作调度 / tasks").add_subparsers(
+        dest="task_command", metavar="ACTION", parser_class=parser_class, required=True)
+    sp = command(task, "send", cmd_admin_task_send, "下发调度任务 / send a task", True)
+    sp.add_argument("--from", dest="issuer", required=True, help="下发组织 / issuing org")
+    sp.add_argument("--to", required=True, help="接收组织，逗号分隔 / target orgs, comma separated")
+    sp.add_argument("--title", required=True)
+    sp.add_argument("--body")
+    sp.add_argument("--due", metavar="YYYY-MM-DD")
+    command(admin, "stats", cmd_admin_stats, "统计 / statistics", True)
+    command(admin, "backup", cmd_admin_backup, "在线备份 / consistent backup").add_argument(
+        "--out", required=True, metavar="FILE")
+    command(admin, "restore", cmd_admin_restore,
+            "从备份恢复到空数据库 / restore into an empty database").add_argument(
+        "file", metavar="FILE")
+
+    sp = command(sub, "enroll", cmd_enroll, "登记到县级服务器 / enroll with the county server")
+    sp.add_argument("--code", required=True, help="县里给的登记码 / the enrollment code")
+    sp.add_argument("--server", help="服务器地址（登记码中已含）/ server URL")
+    sp.add_argument("--name", help="本设备名称 / a name for this computer")
+    sp = command(sub, "sync", cmd_sync, "与县级服务器同步 / sync with the county", True)
+    sp.add_argument("--rejected", action="store_true",
+                    help="列出被服务器拒绝的操作 / list ops the server refused")
+    conflict = sub.add_parser("conflict", help="同步冲突 / sync conflicts").add_subparsers(
+        dest="conflict_command", metavar="ACTION", parser_class=parser_class, required=True)
+    command(conflict, "list", cmd_conflict_list, "待处理的冲突 / open conflicts", True)
+    sp = command(conflict, "resolve", cmd_conflict_resolve, "处理冲突 / resolve a conflict")
+    sp.add_argument("conflict", metavar="ID")
+    sp.add_argument("--pick", type=int, metavar="N", help="取第 N 个值 / keep value N")
+    sp.add_argument("--value", help="另给一个值 / a value of your own")
