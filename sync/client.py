@@ -215,7 +215,7 @@ class Device:
             report.reset = report.reset or bool(answer.get("reset"))
             if not answer["more"] and not self.store.state.outbox:
                 break
-            if not answer["more"] and not sent and "need_from" not in answer:
+            if not answer["more"] and not sent and answer["acked"] >= before_acked:
                 break  # nothing moves: do not loop (the next sync tries again)
         report.conflicts = sum(1 for c in self.store.live("conflict")
                                if c.get("status") == "open")

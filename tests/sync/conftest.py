@@ -1,0 +1,1 @@
+from tests.sync.harness import county, county_tree  # noqa: F401  (fixtures)

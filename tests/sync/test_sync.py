@@ -1,0 +1,363 @@
+"""Sync between branch laptops through the county server (DESIGN §3), in process against the
+real app and a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from store import Store, StoreNotFound
+from store.ids import new_ulid
+from store.register import add_member, end_flow, flow_out, log_contact, report_in, resolve_conflict
+from sync.client import Device
+from sync.errors import Offline, Refused, Revoked, SyncError
+from sync.protocol import SYNC_PATH, encode_body, sign_request, unb64u
+from sync.server import db
+from sync.server.admin import backup, restore, revoke_device
+from tests.conftest import PASSPHRASE
+from tests.sync.harness import County, database
+
+
+def names(store: Store) -> set[str]:
+    return {m["name"] for m in store.live("member")}
+
+
+def test_outflow_reaches_the_host_and_leaves_it_when_it_ends(
+        county: County, county_tree: dict[str, str]) -> None:
+    """M-1.2, M-2.3: registered once at home, seen at the host, reported in there, closed at
+    home, gone from the host."""
+    a = county.device("a", county_tree["a"])
+    b = county.device("b", county_tree["b"])
+    member_id = add_member(a.store, {"name": "张三", "phone": "13800138000"})
+    flow_id = flow_out(a.store, member_id, {"left_on": "2026-11-01", "reason": "work",
+                                             "host_org_id": county_tree["b"]})
+    a.sync()
+    assert names(b.store) == set()
+    b.sync()
+    assert names(b.store) == {"张三"}
+    assert b.store.get(flow_id)["status"] == "pending_report"
+    report_in(b.store, flow_id, "2026-11-05")
+    b.sync()
+    a.sync()
+    assert a.store.get(flow_id)["reported_on"] == "2026-11-05"
+    assert a.store.get(flow_id)["status"] == "reported"
+    end_flow(a.store, flow_id, "2026-11-20", "returned")
+    a.sync()
+    report = b.sync()
+    assert report.removed >= 2
+    assert names(b.store) == set() and b.store.get(flow_id) is None
+    assert a.store.get(member_id)["mobility"] == "none"
+    # a third branch never saw any of it
+    c = county.device("c", county_tree["c"])
+    c.sync()
+    assert names(c.store) == set()
+
+
+def test_records_made_before_enrollment_go_up_with_the_first_sync(
+        county: County, county_tree: dict[str, str]) -> None:
+    store = county.new_store("early")
+    local_org = store.meta["own_org_id"]
+    member_id = add_member(store, {"name": "李四"})
+    log_contact(store, member_id, {"on": "2026-10-01", "channel": "phone", "reached": True})
+    device = Device(store, http=county.http, sleep=lambda s: None)
+    device.enroll(county.code(county_tree["a"]))
+    assert store.get(member_id)["home_org_id"] == county_tree["a"]  # re-homed
+    assert store.get(local_org) is None
+    assert [op["dev_seq"] for op in store.state.outbox] == [1, 2]
+    assert device.sync().sent == 2
+    other = county.device("a2", county_tree["a"])
+    other.sync()
+    assert names(other.store) == {"李四"}
+    assert len(list(other.store.live("contact"))) == 1
+
+
+def test_concurrent_edits_are_both_kept_and_either_side_resolves(
+        county: County, county_tree: dict[str, str]) -> None:
+    one = county.device("one", county_tree["a"])
+    two = county.device("two", county_tree["a"])
+    member_id = add_member(one.store, {"name": "王五", "phone": "13800000001"})
+    one.sync()
+    two.sync()
+    one.store.put("member", {"phone": "13800000002"}, member_id)
+    two.store.put("member", {"phone": "13800000003"}, member_id)
+    one.sync()
+    report = two.sync()
+    assert report.conflicts == 1
+    one.sync()
+    for d in (one, two):
+        conflicts = [c for c in d.store.live("conflict") if c["status"] == "open"]
+        assert len(conflicts) == 1
+        assert sorted(v["value"] for v in conflicts[0]["values"]) == ["13800000002",
+                                                                    "13800000003"]
+        # the later edit is shown until someone decides
+        assert d.store.get(member_id)["phone"] == "13800000003"
+    conflict_id = conflicts[0]["id"]
+    resolve_conflict(one.store, conflict_id, "13800000002")
+    one.sync()
+    two.sync()
+    for d in (one, two):
+        assert d.store.get(member_id)["phone"] == "13800000002"
+        assert d.store.get(conflict_id)["status"] == "resolved"
+    # a later ordinary edit is no conflict
+    two.store.put("member", {"phone": "13800000009"}, member_id)
+    two.sync()
+    one.sync()
+    assert one.store.get(member_id)["phone"] == "13800000009"
+    assert [c["status"] for c in one.store.live("conflict")] == ["resolved"]
+
+
+def test_writes_outside_scope_or_ownership_are_refused_and_reported(
+        county: County, county_tree: dict[str, str]) -> None:
+    a = county.device("a", county_tree["a"])
+    b = county.device("b", county_tree["b"])
+    c = county.device("c", county_tree["c"])
+    member_id = add_member(a.store, {"name": "赵六", "phone": "13800000001"})
+    flow_out(a.store, member_id, {"left_on": "2026-11-01", "reason": "work",
+                                  "host_org_id": county_tree["b"]})
+    a.sync()
+    b.sync()
+    # the host may not change the member's core fields (the home side owns them)
+    b.store.put("member", {"phone": "13900000000"}, member_id)
+    report = b.sync()
+    assert [r["reason"] for r in report.rejected] == ["ownership"]
+    assert b.store.get(member_id)["phone"] == "13800000001"  # put back as the server has it
+    assert b.store.meta["rejected"][0]["set"] == {"phone": "13900000000"}  # kept to show
+    # a branch elsewhere cannot write into a record it cannot see (a hand-made op)
+    c.store.commit({"k": "local", "ops": [{
+        "device_id": c.store.device_id, "dev_seq": c.store.meta["dev_seq"] + 1,
+        "rec_id": member_id, "type": "member", "set": {"notes": "越权"}, "base": {},
+        "hlc": "%016x" % (time.time_ns() // 1_000_000 << 16)}]})
+    assert c.store.get(member_id) is not None
+    report = c.sync()
+    assert [r["reason"] for r in report.rejected] == ["scope"]
+    assert c.store.get(member_id) is None  # the local copy is dropped, the op kept in the list
+    a.sync()
+    assert "notes" not in a.store.get(member_id)
+
+
+def signed_post(county: County, device: Device, body: dict, created: int | None = None,
+                header: str | None = None) -> tuple[int, dict]:
+    raw = encode_body(body)
+    header = header or sign_request(unb64u(device.store.meta["private_key"]),
+                                    device.store.device_id, "POST", SYNC_PATH, raw,
+                                    created if created is not None else int(time.time()))
+    response = county.http.post(SYNC_PATH, content=raw, headers={
+        "authorization": header, "content-encoding": "deflate"})
+    return response.status_code, response.json()
+
+
+def test_replayed_forged_and_stale_requests_are_refused(
+        county: County, county_tree: dict[str, str]) -> None:
+    a = county.device("a", county_tree["a"])
+    body = {"device_id": a.store.device_id, "cursor": 0, "ops": []}
+    raw = encode_body(body)
+    header = sign_request(unb64u(a.store.meta["private_key"]), a.store.device_id, "POST",
+                          SYNC_PATH, raw, int(time.time()))
+    assert signed_post(county, a, body, header=header)[0] == 200
+    status, problem = signed_post(county, a, body, header=header)
+    assert (status, problem["error"]) == (401, "replay")
+    # the body changed under the signature
+    status, problem = county.http.post(SYNC_PATH, content=encode_body({**body, "cursor": 5}),
+                                       headers={"authorization": header,
+                                                "content-encoding": "deflate"}).status_code, {}
+    assert status == 401
+    # signed by another key
+    forged = sign_request(unb64u(county.device("b", county_tree["b"]).store.meta["private_key"]),
+                          a.store.device_id, "POST", SYNC_PATH, raw, int(time.time()))
+    status, problem = signed_post(county, a, body, header=forged)
+    assert (status, problem["error"]) == (401, "bad_signature")
+    status, problem = signed_post(county, a, body, created=int(time.time()) - 3600)
+    assert (status, problem["error"]) == (401, "stale") and "server_time" in problem
+    status, problem = county.http.post(SYNC_PATH, content=raw).status_code, {}
+    assert status == 401  # unsigned
+    # a laptop whose clock is an hour behind still syncs: it learns the server's time
+    a.store.set_meta(clock_offset=-3600)
+    add_member(a.store, {"name": "钟表"})
+    assert a.sync().sent == 1
+    assert abs(a.store.meta["clock_offset"]) < 60
+
+
+def test_enrollment_codes_are_one_time_and_expire(county: County,
+                                                  county_tree: dict[str, str]) -> None:
+    code = county.code(county_tree["a"])
+    first = Device(county.new_store("first"), http=county.http, sleep=lambda s: None)
+    first.enroll(code)
+    second = Device(county.new_store("second"), http=county.http, sleep=lambda s: None)
+    with pytest.raises(Refused) as used:
+        second.enroll(code)
+    assert used.value.code == "used_code" and "new one" in used.value.en
+    expired = county.code(county_tree["a"], hours=1e-6)
+    time.sleep(0.01)
+    with pytest.raises(Refused) as late:
+        second.enroll(expired)
+    assert late.value.code == "expired_code" and "expired" in late.value.en
+    with pytest.raises(SyncError):
+        second.enroll("ld1.garbage")
+    with pytest.raises(Refused) as unknown:
+        second.enroll("AAAA-BBBB-CCCC-DDDD-EEEE", server="http://county.test")
+    assert unknown.value.code == "unknown_code"
+    # the same enrollment sent again (its answer lost on the way) succeeds again
+    retry = Device(county.new_store("retry"), http=county.http, sleep=lambda s: None)
+    code = county.code(county_tree["b"])
+    retry.store.set_meta(enroll_pending=None)
+    answer = retry.enroll(code)
+    retry.store.set_meta(server_url=None)  # as if the answer had never arrived
+    retry.store.set_meta(enroll_pending={"token": code_token(code),
+                                         "private_key": retry.store.meta["private_key"],
+                                         "public_key": retry.store.meta["public_key"]})
+    assert retry.enroll(code)["device_id"] == answer["device_id"]
+
+
+def code_token(code: str) -> str:
+    from sync.protocol import parse_code
+
+    return parse_code(code)[0]
+
+
+def test_a_revoked_device_erases_its_keys(county: County, county_tree: dict[str, str]) -> None:
+    a = county.device("a", county_tree["a"])
+    add_member(a.store, {"name": "张三"})
+    a.sync()
+    path = a.store.path
+    revoke_device(county.engine, a.store.device_id)
+    with pytest.raises(Revoked) as caught:
+        a.sync()
+    assert "revoked" in caught.value.en and caught.value.exit_code != 0
+    a.store.close()
+    county.stores.remove(a.store)
+    assert not (path / "keyslots").exists()
+    with pytest.raises(StoreNotFound):
+        Store.open(path, PASSPHRASE)
+
+
+def test_unreachable_server_is_a_clear_error_and_loses_nothing(
+        county: County, county_tree: dict[str, str]) -> None:
+    import httpx
+
+    a = county.device("a", county_tree["a"])
+    add_member(a.store, {"name": "张三"})
+    dead = httpx.Client(base_url="http://127.0.0.1:9", timeout=0.5)
+    offline = Device(a.store, http=dead, sleep=lambda s: None, attempts=2)
+    with pytest.raises(Offline) as caught:
+        offline.sync()
+    assert "cannot reach" in caught.value.en and caught.value.exit_code != 0
+    assert a.store.state.pending_count() == 1
+    assert a.sync().sent == 1
+
+
+def test_a_server_restored_from_an_older_backup_gets_everything_again(
+        county: County, county_tree: dict[str, str], tmp_path: Path) -> None:
+    a = county.device("a", county_tree["a"])
+    b = county.device("b", county_tree["a"])
+    first = add_member(a.store, {"name": "备份前"})
+    a.sync()
+    b.sync()
+    saved = tmp_path / "county-backup.jsonl.gz"
+    backup(county.engine, saved)
+    later = add_member(a.store, {"name": "备份后"})
+    a.store.put("member", {"phone": "13800000001"}, first)
+    a.sync()
+    b.sync()
+    kind = "postgresql" if county.engine.dialect.name == "postgresql" else "sqlite"
+    with database(kind, tmp_path) as url:
+        restored = County(url, tmp_path / "restored")
+        (tmp_path / "restored").mkdir()
+        try:
+            restore(restored.engine, saved)
+            for d in (a, b):
+                d._http = restored.http
+            report = a.sync()
+            assert report.reset and report.sent == 2  # resent what the server lost
+            b.sync()
+            assert names(b.store) == {"备份前", "备份后"}
+            assert b.store.get(first)["phone"] == "13800000001"
+            fresh = restored.device("fresh", county_tree["a"])
+            fresh.sync()
+            assert names(fresh.store) == {"备份前", "备份后"}
+            assert fresh.store.get(later) is not None
+        finally:
+            restored.close()
+
+
+def test_retries_after_a_lost_answer_apply_each_op_once(
+        county: County, county_tree: dict[str, str]) -> None:
+    import httpx
+
+    class LoseFirstAnswer(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner, self.lost = inner, 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = self.inner.handle_request(request)
+            if request.url.path == SYNC_PATH and self.lost < 2:
+                self.lost += 1
+                response.read()
+                raise httpx.ReadError("connection dropped", request=request)
+            return response
+
+    flaky = httpx.Client(base_url="http://county.test",
+                         transport=LoseFirstAnswer(county.http._transport))
+    a = county.device("a", county_tree["a"])
+    a._http = flaky
+    for i in range(5):
+        add_member(a.store, {"name": f"党员{i}"})
+    assert a.sync().sent == 5
+    with county.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.ops).where(
+            db.ops.c.device_id == a.store.device_id)).scalar() == 5
+        members = conn.execute(select(func.count()).select_from(db.records).where(
+            db.records.c.type == "member")).scalar()
+    assert members == 5
+    b = county.device("b", county_tree["a"])
+    b.sync()
+    assert len(names(b.store)) == 5
+
+
+def test_incremental_sync_is_one_round_trip_and_pages_when_large(
+        county: County, county_tree: dict[str, str]) -> None:
+    a = county.device("a", county_tree["a"], max_bytes=8 * 1024)
+    b = county.device("b", county_tree["a"], max_bytes=8 * 1024)
+    member_id = add_member(a.store, {"name": "张三"})
+    assert a.sync().requests == 1
+    a.store.put("member", {"phone": "13800138000"}, member_id)
+    assert a.sync().requests == 1
+    with a.store.batch() as batch:
+        for i in range(300):
+            batch.put("member", {"name": f"成员{i}", "home_org_id": county_tree["a"],
+                                 "notes": "x" * 200})
+    assert a.sync().requests > 1  # 64 KB of ops per request
+    report = b.sync()
+    assert report.requests > 3 and len(names(b.store)) == 301  # pages of 8 KB
+    assert b.sync().requests == 1  # nothing left: one round trip
+
+
+def test_the_op_log_is_an_audit_trail(county: County, county_tree: dict[str, str]) -> None:
+    a = county.device("a", county_tree["a"])
+    member_id = add_member(a.store, {"name": "审计"})
+    a.store.put("member", {"phone": "13800138000"}, member_id)
+    a.sync()
+    with county.engine.connect() as conn:
+        rows = conn.execute(select(db.ops).where(db.ops.c.rec_id == member_id)
+                            .order_by(db.ops.c.dev_seq)).all()
+    assert [(r.device_id, r.org_id, r.outcome) for r in rows] == [
+        (a.store.device_id, county_tree["a"], "applied")] * 2
+    assert json.loads(rows[1].body)["set"] == {"phone": "13800138000"}
+    assert all(r.received_at > 0 and r.seq for r in rows)
+
+
+def test_unknown_and_new_ids_do_not_confuse_the_server(county: County,
+                                                      county_tree: dict[str, str]) -> None:
+    a = county.device("a", county_tree["a"])
+    status, answer = signed_post(county, a, {"device_id": a.store.device_id, "ops": [
+        {"dev_seq": 1, "rec_id": new_ulid(), "type": "member", "set": {"name": 5}, "base": {},
+         "hlc": "0" * 16}]})
+    assert status == 200 and answer["rejected"][0]["reason"] == "invalid"
+    assert "name" in answer["rejected"][0]["en"]
+    status, answer = signed_post(county, a, {"device_id": a.store.device_id, "ops": [
+        {"dev_seq": 2, "rec_id": "not-an-id", "type": "member", "set": {}, "base": {},
+         "hlc": "0" * 16}]})
+    assert status == 200 and answer["rejected"][0]["reason"] == "malformed"
