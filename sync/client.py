@@ -119,13 +119,20 @@ class Device:
                     last = f"HTTP {response.status_code}"
                     continue
                 payload = response.json()
-            except (httpx.TransportError, ValueError) as exc:
+            except (httpx.RequestError, ValueError) as exc:
+                # a dropped link, a timeout, an answer cut short (it will not decompress or
+                # parse): ask again; the server applies each op once
                 last = type(exc).__name__
                 continue
             if response.status_code == 200:
                 return payload
             problem = payload if isinstance(payload, dict) else {}
             code = str(problem.get("error", response.status_code))
+            if code == "replay":
+                # Our request reached the server twice (a network that repeats) and we got the
+                # second answer: ask again under a fresh nonce; each op still applies once.
+                last = "replay"
+                continue
             if code == "stale" and isinstance(problem.get("server_time"), int):
                 # This computer's clock is off: sign with the server's time from now on.
                 self.store.set_meta(clock_offset=problem["server_time"] - time.time())
