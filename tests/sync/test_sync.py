@@ -361,3 +361,46 @@ def test_unknown_and_new_ids_do_not_confuse_the_server(county: County,
         {"dev_seq": 2, "rec_id": "not-an-id", "type": "member", "set": {}, "base": {},
          "hlc": "0" * 16}]})
     assert status == 200 and answer["rejected"][0]["reason"] == "malformed"
+
+
+def test_an_edit_does_not_hide_what_others_changed_in_the_same_record(
+        county: County, county_tree: dict[str, str]) -> None:
+    """The server does not echo a device's own edit back, but only when the device had seen
+    the record as it was: here `two` edits a record `one` changed since `two` last synced."""
+    one = county.device("one", county_tree["a"])
+    two = county.device("two", county_tree["a"])
+    member_id = add_member(one.store, {"name": "王五"})
+    one.sync()
+    two.sync()
+    one.store.put("member", {"phone": "13800000001"}, member_id)
+    one.sync()
+    two.store.put("member", {"notes": "另一处修改"}, member_id)
+    two.sync()
+    one.sync()
+    for d in (one, two):
+        assert d.store.get(member_id)["phone"] == "13800000001"
+        assert d.store.get(member_id)["notes"] == "另一处修改"
+
+
+def test_unsent_edits_survive_changes_that_arrive_first(
+        county: County, county_tree: dict[str, str]) -> None:
+    """More than 64 KB waits to go up: changes from others arrive with the first round, and the
+    edits still waiting are replayed on top of them (not lost, not overwritten)."""
+    one = county.device("one", county_tree["a"])
+    two = county.device("two", county_tree["a"])
+    member_id = add_member(one.store, {"name": "王五"})
+    one.sync()
+    two.sync()
+    with two.store.batch() as batch:
+        for i in range(400):
+            batch.put("member", {"name": f"成员{i}", "home_org_id": county_tree["a"],
+                                 "notes": "x" * 200})
+    two.store.put("member", {"notes": "排在后面的修改"}, member_id)
+    one.store.put("member", {"phone": "13800000001"}, member_id)
+    one.sync()
+    report = two.sync()
+    assert report.requests > 1
+    one.sync()
+    for d in (one, two):
+        assert d.store.get(member_id)["phone"] == "13800000001"
+        assert d.store.get(member_id)["notes"] == "排在后面的修改"
