@@ -104,7 +104,10 @@ class Device:
         body = encode_body(data)
         url = str(client.base_url) if client.base_url else (base_url or "")
         last = "?"
+        refused_connections = 0
         for attempt in range(self.attempts):
+            if refused_connections >= 3:
+                break  # nobody listens there: say so now rather than after minutes
             if attempt:
                 self.sleep(min(60.0, 2.0 ** (attempt - 1)) * self.rng.uniform(0.5, 1.0))
             headers = {"content-type": "application/json", "content-encoding": "deflate"}
@@ -119,6 +122,12 @@ class Device:
                     last = f"HTTP {response.status_code}"
                     continue
                 payload = response.json()
+            except httpx.ConnectError as exc:
+                if isinstance(exc.__cause__, ssl.SSLError) or "CERTIFICATE" in str(exc):
+                    raise PinMismatch(url) from None
+                last = "ConnectError"
+                refused_connections += 1
+                continue
             except (httpx.RequestError, ValueError) as exc:
                 # a dropped link, a timeout, an answer cut short (it will not decompress or
                 # parse): ask again; the server applies each op once

@@ -45,6 +45,6 @@ class PinMismatch(SyncError):
     exit_code = 9
 
     def __init__(self, url: str) -> None:
-        super().__init__(f"服务器 {url} 的证书与登记码中的指纹不符，已停止连接",
-                         f"the certificate of {url} does not match the fingerprint in the code; "
-                         "not connecting")
+        super().__init__(f"服务器 {url} 的证书与登记时的不符（可能被冒充），已停止连接",
+                         f"the certificate of {url} is not the one pinned at enrollment (it may "
+                         "be an impostor); not connecting")

@@ -211,16 +211,27 @@ def cmd_admin_restore(args: argparse.Namespace) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     from sync.client import Device
+    from sync.errors import SyncError
     from tui.output import t
 
     with unlock(args) as store:
         device = Device(store)
         try:
             answer = device.enroll(args.code, args.server, args.name)
+            org = answer.get("org_name") or answer["org_id"]
+            print(t(f"已登记到 {org}", f"Enrolled with {org}"))
+            try:
+                report = device.sync()
+            except SyncError as exc:
+                print(t(f"首次同步未完成：{exc.zh}；稍后运行 liudong sync",
+                        f"the first sync did not finish: {exc.en}; run liudong sync later"),
+                      file=sys.stderr)
+            else:
+                print(t(f"首次同步完成：发送 {report.sent} 个操作，收到 {report.received} 条记录",
+                        f"First sync done: sent {report.sent} op(s), received {report.received} "
+                        "record(s)"))
         finally:
             device.close()
-    print(t(f"已登记到 {answer.get('org_name') or answer['org_id']}；运行 liudong sync 开始同步",
-            f"Enrolled with {answer.get('org_name') or answer['org_id']}; run liudong sync"))
     return 0
 
 
