@@ -122,7 +122,8 @@ def _tour_step(title: str, argv: list[str]) -> None:
     from tui.cli import main
 
     print()
-    print(f"━━ {title}")
+    if title:
+        print(f"━━ {title}")
     print("$ liudong " + " ".join(shlex.quote(a) for a in argv))
     sys.stdout.flush()
     code = main(argv)
@@ -179,10 +180,87 @@ def run_demo(args: argparse.Namespace) -> int:
     _tour_step("错误输入会被拒绝并说明原因 / bad input is refused with a reason", [
         "member", "add", "--name", "李明", "--id-number", mistyped])
     _tour_step("逐字节校验存储 / verify every byte", ["doctor"])
+    port = _county_tour(path, today)
     print()
     print("━━ 继续体验 / explore on your own:")
     print(f"  export LIUDONG_STORE={shlex.quote(str(path))} LIUDONG_PASSPHRASE={DEMO_PASSPHRASE}")
     print("  .venv/bin/liudong member list --search wang")
     print("  .venv/bin/liudong --help")
     print(f"  恢复密钥 / recovery key: {recovery}")
+    print(f"  县级服务器（再次同步前先启动）/ the county server, to sync again: .venv/bin/liudong "
+          f"serve --db {shlex.quote(str(_county_db(path)))} --port {port}")
     return 0
+
+
+def _county_db(path: Path) -> Path:
+    return path.with_name(path.name + "-county.db")
+
+
+def _county_tour(path: Path, today: dt.date) -> int:
+    """A county server on loopback: the demo laptop and a second branch's laptop enroll, and
+    an outflow registered at one branch arrives at its host branch."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from store.register import resolve_member
+    from sync.client import Device
+    from sync.server import db
+    from sync.server.admin import add_org, make_enroll_code
+    from sync.server.app import create_app
+
+    county_db = _county_db(path)
+    other = path.with_name(path.name + "-b")
+    county_db.unlink(missing_ok=True)
+    shutil.rmtree(other, ignore_errors=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = db.make_engine(f"sqlite:///{county_db.resolve()}")
+    db.migrate(engine)
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    print()
+    print(f"━━ 县级服务器已在 {url} 启动 / a county server on loopback")
+    county = add_org(engine, {"name": "光山县委", "kind": "county", "division_code": HOME_REGION})
+    town = add_org(engine, {"name": "城关镇党委", "kind": "committee", "parent_id": county})
+    branch_a = add_org(engine, {"name": "城关村党支部", "kind": "branch", "parent_id": town})
+    branch_b = add_org(engine, {"name": "东关村党支部", "kind": "branch", "parent_id": town})
+    print("  组织 / organizations: 光山县委 → 城关镇党委 → 城关村党支部、东关村党支部")
+    try:
+        for store_path, org, name in ((path, branch_a, "城关村"), (other, branch_b, "东关村")):
+            if store_path == other:
+                Store.create(other, DEMO_PASSPHRASE, org={"name": "东关村党支部",
+                                                          "kind": "branch"})[0].close()
+            code = make_enroll_code(engine, org, url, 1)["code"]
+            _tour_step(f"{name}的电脑用登记码登记并首次同步 / the {name} laptop enrolls",
+                       ["--store", str(store_path), "enroll", "--code", code])
+        with Store.open(path, DEMO_PASSPHRASE) as store:
+            member = resolve_member(store, "shanli")
+            Device(store).close()
+        left = (today - dt.timedelta(days=7)).isoformat()
+        _tour_step("城关村登记单丽流出到东关村 / an outflow to the other branch", [
+            "--store", str(path), "flow", "out", member["id"], "--left-on", left, "--reason",
+            "work", "--host-org-id", branch_b])
+        _tour_step("城关村同步 / the home branch syncs", ["--store", str(path), "sync"])
+        _tour_step("东关村同步：单丽出现在流入地 / the host branch syncs",
+                   ["--store", str(other), "sync"])
+        _tour_step("东关村的党员名单 / the host's list", ["--store", str(other), "member", "list"])
+        _tour_step("东关村记录报到并同步 / the host records the report-in", [
+            "--store", str(other), "flow", "report", "shanli", "--on", today.isoformat()])
+        _tour_step("", ["--store", str(other), "sync"])
+        _tour_step("城关村同步后看到报到 / the home branch sees it",
+                   ["--store", str(path), "sync"])
+        _tour_step("", ["--store", str(path), "member", "show", "shanli"])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+    return int(port)

@@ -66,6 +66,7 @@ class Tx:
         self._dirty: set[str] = set()
         self._subtrees: dict[str, set[str]] = {}
         self._anchors: dict[str, set[str]] = {}
+        self.first_seq: dict[str, int] = {}  # a record's seq before this transaction
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -76,6 +77,7 @@ class Tx:
         if rec_id not in self._cache:
             row = self.conn.execute(select(records).where(records.c.rec_id == rec_id)).first()
             self._cache[rec_id] = _rec(row) if row is not None else None
+            self.first_seq[rec_id] = row.seq if row is not None else 0
         return self._cache[rec_id]
 
     def lookup(self, rec_id: str) -> dict[str, Any] | None:
@@ -249,7 +251,9 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
         issues = check_record(rtype, after.fields, tx.lookup, today)
         if issues:
             return "rejected", f"invalid:{issues[0].en}", None
-    # Field by field: a stale base is a conflict; the later HLC is shown until someone decides.
+    # Field by field: a stale base is a conflict, unless the write the device did not know of
+    # is its own earlier one; the later HLC is shown until someone decides. ``hlcs`` keeps
+    # "hlc:device" per field: when and by whom it was last written.
     seq = tx.next_seq()
     final = dict(before.fields) if before else {}
     versions, hlcs = after.versions, after.hlcs
@@ -257,20 +261,20 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
     for name, value in values.items():
         current_version = versions.get(name, 0)
         base = op.get("base", {}).get(name, 0)
-        if before is not None and base < current_version and final.get(name) != value:
-            mine = (op["hlc"], device_id)
-            theirs = (hlcs.get(name, ""), "")
-            _record_conflict(tx, before, name, final.get(name), hlcs.get(name, ""),
+        their_hlc, _, their_device = hlcs.get(name, "").partition(":")
+        if (before is not None and base < current_version and final.get(name) != value
+                and their_device != device_id):
+            _record_conflict(tx, before, name, final.get(name), their_hlc, their_device,
                              current_version, value, op["hlc"], device_id, device_org, seq,
                              outcome)
             conflicted = True
-            if mine < theirs:
-                continue
+            if (op["hlc"], device_id) < (their_hlc, their_device):
+                continue  # theirs is the later write: it stays shown
         if value is None:
             final.pop(name, None)
         else:
             final[name] = value
-        versions[name], hlcs[name] = seq, op["hlc"]
+        versions[name], hlcs[name] = seq, f"{op['hlc']}:{device_id}"
     after.fields = final
     after.seq = seq
     after.updated_at = max(after.updated_at, op["hlc"])
@@ -284,7 +288,7 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
                                      or after.fields.get("issued_by_org_id"))
     tx.put(after, new=before is None)
     if op["rec_id"] not in outcome.touched_by_request:
-        outcome.touched_by_request[op["rec_id"]] = before.seq if before else 0
+        outcome.touched_by_request[op["rec_id"]] = tx.first_seq.get(op["rec_id"], 0)
     if conflicted:
         outcome.unclean.add(op["rec_id"])
     if after.type == "org":
@@ -306,13 +310,14 @@ def _county_of(tx: Tx, org_id: str | None) -> str | None:
 
 
 def _record_conflict(tx: Tx, subject: Rec, name: str, theirs: Any, their_hlc: str,
-                     their_version: int, mine: Any, my_hlc: str, device_id: str,
-                     device_org: str | None, seq: int, outcome: Outcome) -> None:
+                     their_device: str, their_version: int, mine: Any, my_hlc: str,
+                     device_id: str, device_org: str | None, seq: int,
+                     outcome: Outcome) -> None:
     """Keep both values in one open conflict record per (record, field) (DESIGN §3.2)."""
     existing = [c for c in tx.children(subject.rec_id) if c.type == "conflict"
                 and c.fields.get("field") == name and c.fields.get("status") == "open"]
     entry_theirs = {"value": theirs, "hlc": their_hlc, "version": their_version,
-                    "device_id": subject.last_device}
+                    "device_id": their_device or None}
     entry_mine = {"value": mine, "hlc": my_hlc, "version": seq, "device_id": device_id,
                   "org_id": device_org}
     if existing:
@@ -323,6 +328,7 @@ def _record_conflict(tx: Tx, subject: Rec, name: str, theirs: Any, their_hlc: st
         values.append(entry_mine)
         conflict.fields = {**conflict.fields, "values": values}
         conflict.versions["values"] = conflict.seq = tx.next_seq()
+        conflict.hlcs["values"] = f"{max(my_hlc, their_hlc)}:{ADMIN_DEVICE}"
         conflict.updated_at = max(conflict.updated_at, my_hlc)
         conflict.last_device = ADMIN_DEVICE
         tx.put(conflict, new=False)
@@ -332,7 +338,8 @@ def _record_conflict(tx: Tx, subject: Rec, name: str, theirs: Any, their_hlc: st
         fields = {"subject_id": subject.rec_id, "subject_type": subject.type, "field": name,
                   "values": [entry_theirs, entry_mine], "status": "open"}
         conflict = Rec(new_ulid(), "conflict", fields, dict.fromkeys(fields, cseq),
-                       dict.fromkeys(fields, hlc), hlc, hlc, False, cseq, ADMIN_DEVICE,
+                       dict.fromkeys(fields, f"{hlc}:{ADMIN_DEVICE}"), hlc, hlc, False, cseq,
+                       ADMIN_DEVICE,
                        None, subject.rec_id, subject.county_id)
         tx.put(conflict, new=True)
     outcome.conflicts.append(conflict.rec_id)

@@ -404,3 +404,34 @@ def test_unsent_edits_survive_changes_that_arrive_first(
     for d in (one, two):
         assert d.store.get(member_id)["phone"] == "13800000001"
         assert d.store.get(member_id)["notes"] == "排在后面的修改"
+
+
+def test_a_device_does_not_conflict_with_itself(county: County,
+                                                county_tree: dict[str, str]) -> None:
+    """Edits made offline one after another carry the versions seen before the first: the
+    server must not mistake the device's own earlier write for someone else's."""
+    a = county.device("a", county_tree["a"])
+    member_id = add_member(a.store, {"name": "张三"})
+    for phone in ("13800000001", "13800000002", "13800000003"):
+        a.store.put("member", {"phone": phone}, member_id)
+    flow_out(a.store, member_id, {"left_on": "2026-11-01", "reason": "work"})
+    report = a.sync()
+    assert report.conflicts == 0 and report.received == 0
+    a.store.put("member", {"phone": "13800000004"}, member_id)
+    a.store.put("member", {"phone": "13800000005"}, member_id)
+    assert a.sync().conflicts == 0
+    other = county.device("other", county_tree["a"])
+    assert other.store.get(member_id)["phone"] == "13800000005"
+
+
+def test_a_device_gets_back_only_what_it_did_not_write(
+        county: County, county_tree: dict[str, str]) -> None:
+    """Bytes matter on a 2G link: an outflow (a new flow and a changed member, whose scope
+    grows) sends nothing back to the device that registered it."""
+    a = county.device("a", county_tree["a"])
+    member_id = add_member(a.store, {"name": "张三"})
+    a.sync()
+    flow_out(a.store, member_id, {"left_on": "2026-11-01", "reason": "work",
+                                  "host_org_id": county_tree["b"]})
+    report = a.sync()
+    assert (report.sent, report.received) == (2, 0)
