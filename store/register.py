@@ -83,6 +83,11 @@ def flow_out(store: Store, member_id: str, values: dict[str, Any]) -> str:
                              f"{member['name']} already has an open flow; end it first")
     values = dict(values)
     values.setdefault("home_org_id", member.get("home_org_id"))
+    if values.get("reported_on") and values.get("host_org_id"):
+        # DESIGN §3.3: the host organization records reporting in; the home side does it
+        # only for a host outside the system, which has no device to do it.
+        raise FlowStateError("流入地党组织在系统内，报到日期由流入地记录",
+                             "the host organization is in the system: it records reporting in")
     values["status"] = "reported" if values.get("reported_on") else "pending_report"
     with store.batch() as b:
         flow_id = b.put("flow", {"member_id": member_id, **values})
@@ -116,6 +121,10 @@ def report_in(store: Store, flow_id: str, on: str) -> None:
         raise NotFound("流动登记", "flow", flow_id)
     if flow.get("status") == "ended":
         raise FlowStateError("该流动登记已结束", "the flow has ended")
+    host = flow.get("host_org_id")
+    if host and host != store.meta.get("own_org_id"):
+        raise FlowStateError("流入地党组织在系统内，报到由流入地记录",
+                             "the host organization is in the system: it records reporting in")
     store.put("flow", {"reported_on": on, "status": "reported"}, flow_id)
 
 

@@ -47,14 +47,16 @@ def decode_body(raw: bytes, encoding: str | None) -> Any:
             raw = d.decompress(raw, MAX_BODY)
         except zlib.error as exc:
             raise ValueError(f"bad compressed body: {exc}") from None
-        if d.unconsumed_tail or not d.eof:
+        if d.unconsumed_tail or not d.eof or d.unused_data:
             raise ValueError("compressed body too large or cut short")
     elif encoding and encoding.lower() not in ("identity", ""):
         raise ValueError(f"unsupported content encoding {encoding!r}")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8"))
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogate, raw or escaped
+    except (ValueError, UnicodeError):
         raise ValueError("body is not JSON") from None
+    return data
 
 
 def b64u(data: bytes) -> str:

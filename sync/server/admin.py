@@ -108,9 +108,12 @@ def enroll(engine: Engine, request: Any) -> dict[str, Any]:
     if not isinstance(request, dict) or not all(isinstance(request.get(k), str) for k in (
             "token", "device_id", "public_key", "name", "proof")):
         raise Refused(400, "bad_request", "登记请求格式有误", "malformed enrollment request")
-    device_id, name = request["device_id"], request["name"][:200]
+    device_id, name = request["device_id"], request["name"].replace("\x00", "")[:200]
     if not is_ulid(device_id):
         raise Refused(400, "bad_request", "设备编号格式有误", "malformed device id")
+    store_id = request.get("store_id")
+    if store_id is not None and not (isinstance(store_id, str) and is_ulid(store_id)):
+        raise Refused(400, "bad_request", "登记请求格式有误", "malformed store id")
     try:
         public = unb64u(request["public_key"])
         Ed25519PublicKey.from_public_bytes(public).verify(
@@ -141,7 +144,7 @@ def enroll(engine: Engine, request: Any) -> dict[str, Any]:
                 db.records.c.rec_id == code.org_id)).first()
             conn.execute(insert(devices).values(
                 device_id=device_id, org_id=code.org_id, county_id=org.county_id if org else None,
-                public_key=request["public_key"], name=name, store_id=request.get("store_id"),
+                public_key=request["public_key"], name=name, store_id=store_id,
                 status="active", enrolled_at=now, applied_dev_seq=0))
             conn.execute(update(enroll_codes).where(enroll_codes.c.code_hash == digest)
                          .values(used_at=now, used_by=device_id))

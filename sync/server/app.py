@@ -110,9 +110,14 @@ class Problem(BaseModel):
     en: str
 
 
+NESTED_SCHEMAS: dict[str, Any] = {}  # models request bodies refer to: components/schemas
+
+
 def _body_schema(model: type[BaseModel], auth: bool) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    NESTED_SCHEMAS.update(schema.pop("$defs", {}))
     extra: dict[str, Any] = {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+        "application/json": {"schema": schema}}}}
     if auth:
         extra["parameters"] = [{"in": "header", "name": "Authorization", "required": True,
                                 "schema": {"type": "string"},
@@ -183,6 +188,14 @@ def create_app(engine: Engine) -> FastAPI:
             request.headers.get("user-agent", "")[:40])
         return respond(request, result)
 
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        doc = generate()  # FastAPI caches it: the update below happens once
+        doc.setdefault("components", {}).setdefault("schemas", {}).update(NESTED_SCHEMAS)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

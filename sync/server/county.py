@@ -352,7 +352,7 @@ def _rescope(tx: Tx, rec: Rec) -> None:
     off it."""
     if rec.type == "org":
         return
-    tx.set_anchors(rec, anchors_of(tx, rec))
+    changed = tx.set_anchors(rec, anchors_of(tx, rec))
     member_id = rec.rec_id if rec.type == "member" else (
         rec.fields.get("member_id") if rec.type == "flow" else None)
     if member_id is None:
@@ -360,8 +360,18 @@ def _rescope(tx: Tx, rec: Rec) -> None:
     member = tx.load(member_id)
     if member is None:
         return
-    if not tx.set_anchors(member, anchors_of(tx, member)) and rec.type == "member":
-        return  # the member's scope did not change: nothing hanging off it moves
+    if rec.type == "member":
+        if not changed:
+            return  # the member's scope did not change: nothing hanging off it moves
+        # meetings it attended are anchored at its home (M-3.2): they follow it
+        for meeting_id in tx.conn.execute(select(records.c.rec_id).where(
+                records.c.type == "meeting",
+                records.c.data.like(f'%"{member_id}"%'))).scalars():
+            meeting = tx.load(meeting_id)
+            if meeting is not None:
+                tx.set_anchors(meeting, anchors_of(tx, meeting))
+    else:
+        tx.set_anchors(member, anchors_of(tx, member))
     stack = list(tx.children(member_id))
     seen = {member_id}
     while stack:
@@ -525,9 +535,9 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
     cursor = request.get("cursor", 0)
     max_bytes = request.get("max_bytes", 256 * 1024)
     resend_from = request.get("resend_from")
-    if (not isinstance(ops_in, list) or not isinstance(cursor, int) or cursor < 0
-            or not isinstance(max_bytes, int) or max_bytes < 1024
-            or not (resend_from is None or isinstance(resend_from, int))):
+    if (not isinstance(ops_in, list) or not _count(cursor) or not _count(max_bytes, 1024)
+            or not (resend_from is None or _count(resend_from, 1))
+            or not all(isinstance(op, dict) and _count(op.get("dev_seq"), 1) for op in ops_in)):
         raise Refused(400, "bad_request", "请求格式有误", "malformed request")
     max_bytes = min(max_bytes, 4 * 1024 * 1024)
     today = dt.date.today() + dt.timedelta(days=1)  # a device's day may start before ours
@@ -557,10 +567,12 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
                 zh, en = REASONS.get(code, REASONS["invalid"])
                 detail = reason.split(":", 1)[1] if reason and ":" in reason else ""
                 outcome.rejected.append({
-                    "dev_seq": dev_seq, "rec_id": op.get("rec_id"), "type": op.get("type"),
+                    "dev_seq": dev_seq, "rec_id": _str_or_none(op.get("rec_id")),
+                    "type": _str_or_none(op.get("type")),
                     "reason": code, "zh": zh, "en": f"{en}: {detail}" if detail else en,
-                    "set": op.get("set")})
-                outcome.unclean.add(str(op.get("rec_id")))
+                    "set": op["set"] if isinstance(op.get("set"), dict) else None})
+                if isinstance(op.get("rec_id"), str) and is_ulid(op["rec_id"]):
+                    outcome.unclean.add(op["rec_id"])
             else:
                 outcome.applied.append([dev_seq, seq])
             applied_high = dev_seq
@@ -587,11 +599,26 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
     return response
 
 
+def _count(value: Any, least: int = 0) -> bool:
+    """A JSON integer (a bool is not one) well inside what a BIGINT column holds."""
+    return type(value) is int and least <= value < 2**53
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _printable(value: Any) -> str:
+    """A value a device sent, fit for a text column (PostgreSQL text holds no NUL)."""
+    return str(value).replace("\x00", "\ufffd")
+
+
 def _audit(conn: Connection, device_id: str, org_id: str | None, op: Any, outcome: str,
            reason: str | None, seq: int | None) -> None:
     conn.execute(insert(db.ops).values(
         device_id=device_id, dev_seq=op["dev_seq"], org_id=org_id, seq=seq,
-        rec_id=str(op.get("rec_id"))[:26], type=str(op.get("type"))[:32], body=_dumps(op),
+        rec_id=_printable(op.get("rec_id"))[:26], type=_printable(op.get("type"))[:32],
+        body=_dumps(op),
         received_at=db.now(), outcome=outcome, reason=reason))
 
 

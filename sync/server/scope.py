@@ -116,7 +116,8 @@ def sides(db: Records, rec: Rec, subtree: set[str]) -> set[str]:
                 out.add("home")
             if member_host_orgs(db, member) & subtree:
                 out.add("host")
-        if t == "flow" and rec.fields.get("host_org_id") in subtree:
+        if t == "flow" and rec.fields.get("host_org_id") in subtree and \
+                rec.fields.get("status") != "ended":
             out.add("host")
     elif t in OWNING_ORG and rec.fields.get(OWNING_ORG[t]) in subtree:
         out.add("writer")
@@ -146,8 +147,12 @@ def refusal(db: Records, before: Rec | None, after: Rec, op: dict[str, Any],
         held = sides(db, after, subtree)
         if t == "member" and "home" not in held:
             return "scope"
+        if t in MEMBER_CHILDREN:
+            member = db.load(after.fields.get("member_id") or "")
+            if member is None or not anchors_of(db, member) & subtree:
+                return "scope"
         if t == "flow" and "home" not in held:
-            return "ownership" if held - {"writer"} else "scope"
+            return "ownership"
         if t in MEMBER_CHILDREN and not {"home", "host"} & held:
             return "scope"
         if t in ORG_ANCHORED and after.fields.get(ORG_ANCHORED[t]) not in subtree:
@@ -168,10 +173,17 @@ def refusal(db: Records, before: Rec | None, after: Rec, op: dict[str, Any],
             allowed = HOST_MAY_SET.get((t, name))
             if not (allowed and "host" in held and value in allowed):
                 return "ownership"
-        if owner == "host" and not {"host", "home"} & held:
+        if owner == "host" and "host" not in held and not (
+                "home" in held and not _in_system_host(db, after)):
             return "ownership"
         if owner == "writer" and "writer" not in held:
             return "ownership"
+    if t == "meeting":
+        listed = _meeting_members(after)
+        for member_id in listed - (_meeting_members(before) if before else set()):
+            member = db.load(member_id)
+            if member is None or not anchors_of(db, member) & subtree:
+                return "scope"
     if op.get("deleted"):
         needed = "home" if t in ("member", "flow", "probation_review", "transfer") else "writer"
         if needed not in held:
@@ -179,6 +191,20 @@ def refusal(db: Records, before: Rec | None, after: Rec, op: dict[str, Any],
     if t in ORG_ANCHORED and after.fields.get(ORG_ANCHORED[t]) not in subtree:
         return "scope"  # an org-anchored record cannot be moved out of one's own subtree
     return None
+
+
+def _in_system_host(db: Records, rec: Rec) -> bool:
+    """Whether the host side of ``rec`` has devices: a flow's host org, or for a record about a
+    member, the host org of the member's open flow."""
+    if rec.type == "flow":
+        return bool(rec.fields.get("host_org_id"))
+    member = db.load(rec.fields.get("member_id") or "")
+    return member is not None and bool(member_host_orgs(db, member))
+
+
+def _meeting_members(rec: Rec) -> set[str]:
+    return {*(rec.fields.get("attendee_ids") or []),
+            *(a.get("member_id") for a in rec.fields.get("absences") or [])}
 
 
 REASONS: dict[str, tuple[str, str]] = {
