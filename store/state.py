@@ -217,9 +217,10 @@ class State:
         fields = rec["f"]
         cleared = {name: None for name in old or {} if name in TYPES[type_name].by_name
                    and name not in fields}
-        self._apply_fields(rec_id, type_name, {**cleared, **fields}, rec["u"], rec.get("d"),
+        updated = rec.get("u") or rec["c"]
+        self._apply_fields(rec_id, type_name, {**cleared, **fields}, updated, rec.get("d"),
                            created=rec["c"])
-        self.data[type_name][rec_id]["updated_at"] = rec["u"]
+        self.data[type_name][rec_id]["updated_at"] = updated
         versions = rec["v"]
         self.versions[rec_id] = (dict(versions) if isinstance(versions, dict)
                                  else dict.fromkeys(fields, versions))

@@ -105,11 +105,16 @@ class Device:
         url = str(client.base_url) if client.base_url else (base_url or "")
         last = "?"
         refused_connections = 0
+        backoffs = 0  # waits so far: each doubles, up to a minute
+        at_once = False  # the next attempt goes without waiting
+        dropped_once = False
         for attempt in range(self.attempts):
             if refused_connections >= 3:
                 break  # nobody listens there: say so now rather than after minutes
-            if attempt:
-                self.sleep(min(60.0, 2.0 ** (attempt - 1)) * self.rng.uniform(0.5, 1.0))
+            if attempt and not at_once:
+                self.sleep(min(60.0, 2.0 ** backoffs) * self.rng.uniform(0.5, 1.0))
+                backoffs += 1
+            at_once = False
             headers = {"content-type": "application/json", "content-encoding": "deflate"}
             if signed:
                 created = int(time.time() + float(self.store.meta.get("clock_offset", 0)))
@@ -131,7 +136,10 @@ class Device:
             except (httpx.RequestError, ValueError) as exc:
                 # a dropped link, a timeout, an answer cut short (it will not decompress or
                 # parse): ask again; the server applies each op once
+                # A link that drops one exchange often carries the next: the first drop is
+                # retried at once, later ones back off.
                 last = type(exc).__name__
+                at_once, dropped_once = not dropped_once, True
                 continue
             if response.status_code == 200:
                 return payload
@@ -141,10 +149,12 @@ class Device:
                 # Our request reached the server twice (a network that repeats) and we got the
                 # second answer: ask again under a fresh nonce; each op still applies once.
                 last = "replay"
+                at_once = True
                 continue
             if code == "stale" and isinstance(problem.get("server_time"), int):
                 # This computer's clock is off: sign with the server's time from now on.
                 self.store.set_meta(clock_offset=problem["server_time"] - time.time())
+                at_once = True
                 continue
             if code == "revoked":
                 self.store.erase_keys()

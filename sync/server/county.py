@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from store.errors import Issue, ValidationError
 from store.ids import Hlc, is_ulid, new_ulid
 from store.schema import TYPES
 from store.validate import check_record, coerce, issue
 
-from ..protocol import CLOCK_WINDOW, SignedBy, unb64u, verify_signature
 from . import db
-from .db import anchors, counter, devices, org_closure, records, scope_log
-from .scope import REASONS, Rec, anchors_of, parent_of, refusal
+from .db import anchors, counter, org_closure, records, scope_log
+from .scope import Rec, anchors_of, parent_of, refusal
 
 ADMIN_DEVICE = "admin"
 PULL_CHUNK = 400
@@ -67,6 +64,7 @@ class Tx:
         self._subtrees: dict[str, set[str]] = {}
         self._anchors: dict[str, set[str]] = {}
         self.first_seq: dict[str, int] = {}  # a record's seq before this transaction
+        self._open_flows: dict[str, list[str]] = {}
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -88,11 +86,13 @@ class Tx:
         return {"id": rec.rec_id, "type": rec.type, **rec.fields}
 
     def open_flows(self, member_id: str) -> list[Rec]:
-        rows = self.conn.execute(select(records.c.rec_id).where(
-            records.c.parent_id == member_id, records.c.type == "flow")).scalars().all()
-        for rec_id in self._cache_children(member_id):
-            if rec_id not in rows:
-                rows.append(rec_id)
+        if member_id not in self._open_flows:
+            # asked three times per member op (sides, its anchors, the member's): once here
+            rows = list(self.conn.execute(select(records.c.rec_id).where(
+                records.c.parent_id == member_id, records.c.type == "flow")).scalars())
+            rows += [i for i in self._cache_children(member_id) if i not in rows]
+            self._open_flows[member_id] = rows
+        rows = self._open_flows[member_id]
         flows = [self.load(r) for r in rows]
         return [f for f in flows if f is not None and f.type == "flow" and not f.deleted
                 and f.fields.get("status") != "ended" and f.fields.get("member_id") == member_id]
@@ -111,6 +111,9 @@ class Tx:
     def put(self, rec: Rec, new: bool) -> None:
         self._cache[rec.rec_id] = rec
         (self._new if new else self._dirty).add(rec.rec_id)
+        known = self._open_flows.get(rec.parent_id or "")
+        if rec.type == "flow" and known is not None and rec.rec_id not in known:
+            known.append(rec.rec_id)
 
     def stored_anchors(self, rec_id: str) -> set[str]:
         if rec_id not in self._anchors:
@@ -185,8 +188,9 @@ def wire(rec: Rec) -> dict[str, Any]:
     distinct = set(versions.values())
     out: dict[str, Any] = {"id": rec.rec_id, "t": rec.type, "f": rec.fields,
                            "v": distinct.pop() if len(distinct) == 1 and len(versions) ==
-                           len(rec.fields) else versions,
-                           "c": rec.created_at, "u": rec.updated_at}
+                           len(rec.fields) else versions, "c": rec.created_at}
+    if rec.updated_at != rec.created_at:
+        out["u"] = rec.updated_at
     if rec.deleted:
         out["d"] = 1
     return out
@@ -199,7 +203,8 @@ class Outcome:
         self.applied: list[list[int]] = []
         self.rejected: list[dict[str, Any]] = []
         self.conflicts: list[str] = []
-        self.touched_by_request: dict[str, int] = {}  # rec_id → seq before this request
+        # rec_id → (its seq before this request, the seq of this device's last write to it)
+        self.own_writes: dict[str, tuple[int, int]] = {}
         self.unclean: set[str] = set()  # records the device must receive back
 
 
@@ -287,8 +292,8 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
         after.county_id = _county_of(tx, device_org or after.fields.get("parent_id")
                                      or after.fields.get("issued_by_org_id"))
     tx.put(after, new=before is None)
-    if op["rec_id"] not in outcome.touched_by_request:
-        outcome.touched_by_request[op["rec_id"]] = tx.first_seq.get(op["rec_id"], 0)
+    prev = outcome.own_writes.get(op["rec_id"], (tx.first_seq.get(op["rec_id"], 0), 0))[0]
+    outcome.own_writes[op["rec_id"]] = (prev, seq)
     if conflicted:
         outcome.unclean.add(op["rec_id"])
     if after.type == "org":
@@ -409,214 +414,15 @@ def _maintain_closure(tx: Tx, org: Rec) -> None:
     tx._subtrees.clear()
 
 
-# -- pulling -----------------------------------------------------------------------------------
-
-def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: int,
-         exclude: Iterable[str], force: Iterable[str], tx: Tx | None = None,
-         ) -> tuple[list[dict[str, Any]], list[str], int, bool]:
-    """Changes and removals in the device's scope after ``cursor``, oldest first, up to about
-    ``max_bytes``. Returns (changes, removes, new cursor, more)."""
-    exclude = set(exclude)
-    in_scope = select(anchors.c.rec_id).where(anchors.c.org_id.in_(
-        select(org_closure.c.org_id).where(org_closure.c.ancestor_id == device_org)))
-    subtree = set(conn.execute(select(org_closure.c.org_id).where(
-        org_closure.c.ancestor_id == device_org)).scalars())
-    changes: list[dict[str, Any]] = []
-    removes: list[str] = []
-    size = 0
-    position = cursor
-    more = False
-    seen: set[str] = set()
-    while True:
-        rows = conn.execute(
-            select(records).where(records.c.seq > position, records.c.seq <= head,
-                                  or_(records.c.type == "org", records.c.rec_id.in_(in_scope)))
-            .order_by(records.c.seq).limit(PULL_CHUNK)).all()
-        lost = conn.execute(
-            select(scope_log.c.rec_id, scope_log.c.seq).where(
-                scope_log.c.seq > position, scope_log.c.seq <= head,
-                scope_log.c.org_id.in_(subtree)).order_by(scope_log.c.seq)
-            .limit(PULL_CHUNK)).all()
-        items: list[tuple[int, str, Any]] = [(r.seq, "c", r) for r in rows]
-        items += [(row.seq, "r", row.rec_id) for row in lost]
-        items.sort(key=lambda i: i[0])
-        if not items:
-            position = head
-            break
-        # Only items below both chunks' ends are complete: cut at the smaller end.
-        limit_seq = head
-        if len(rows) == PULL_CHUNK:
-            limit_seq = min(limit_seq, rows[-1].seq)
-        if len(lost) == PULL_CHUNK:
-            limit_seq = min(limit_seq, lost[-1].seq)
-        stopped = False
-        for seq, kind, item in items:
-            if seq > limit_seq:
-                break
-            if kind == "c":
-                if item.rec_id in exclude:
-                    position = seq
-                    continue
-                data = wire(_rec(item))
-                cost = len(_dumps(data)) + 1
-                if changes and size + cost > max_bytes:
-                    stopped = True
-                    break
-                changes.append(data)
-                seen.add(item.rec_id)
-                size += cost
-            else:
-                if item in seen or _visible(conn, item, subtree):
-                    position = seq
-                    continue
-                if item not in removes:
-                    removes.append(item)
-                    size += len(item) + 3
-            position = seq
-        if stopped:
-            more = True
-            break
-        if limit_seq >= head:
-            position = head
-            break
-        position = limit_seq
-    for rec_id in force:
-        if rec_id in seen or rec_id in removes:
-            continue
-        row = conn.execute(select(records).where(records.c.rec_id == rec_id)).first()
-        if row is not None and (row.type == "org" or _visible(conn, rec_id, subtree)):
-            changes.append(wire(_rec(row)))
-        else:
-            removes.append(rec_id)
-    return changes, removes, position, more
-
-
-def _visible(conn: Connection, rec_id: str, subtree: set[str]) -> bool:
-    row = conn.execute(select(anchors.c.org_id).where(
-        anchors.c.rec_id == rec_id, anchors.c.org_id.in_(subtree)).limit(1)).first()
-    return row is not None
-
-
-# -- the sync request --------------------------------------------------------------------------
-
-def authenticate(conn: Connection, signed: SignedBy, method: str, path: str,
-                 body: bytes) -> Any:
-    """The device row of a signed request, or Refused: unknown or revoked device, bad
-    signature, a request too old or too new, a nonce seen before."""
-    device = conn.execute(select(devices).where(devices.c.device_id == signed.device_id)).first()
-    if device is None:
-        raise Refused(401, "unknown_device", "未登记的设备，请重新登记", "unknown device: enroll it again")
-    if not verify_signature(unb64u(device.public_key), signed, method, path, body):
-        raise Refused(401, "bad_signature", "请求签名无效", "the request signature is not valid")
-    if device.status != "active":
-        raise Refused(403, "revoked", "该设备已被县级管理员注销", "this device has been revoked")
-    now = db.now()
-    if abs(now - signed.created) > CLOCK_WINDOW:
-        raise Refused(401, "stale", "请求时间与服务器相差过大，请校准本机时钟",
-                      "the request's time is too far from the server's: check this computer's clock",
-                      server_time=int(now))
-    if len(signed.nonce) > 32 or conn.execute(select(db.nonces.c.nonce).where(
-            db.nonces.c.device_id == signed.device_id,
-            db.nonces.c.nonce == signed.nonce)).first() is not None:
-        raise Refused(401, "replay", "重复的请求已被拒绝", "a replayed request was refused")
-    conn.execute(insert(db.nonces).values(device_id=signed.device_id, nonce=signed.nonce,
-                                          created=now))
-    if secrets.randbelow(200) == 0:  # now and then, forget nonces too old to be replayed
-        conn.execute(delete(db.nonces).where(db.nonces.c.created < now - 3 * CLOCK_WINDOW))
-    return device
-
-
-def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: bytes,
-                request: Any, client_version: str | None = None) -> dict[str, Any]:
-    """One sync request, authenticated and answered in one transaction."""
-    if not isinstance(request, dict):
-        raise Refused(400, "bad_request", "请求格式有误", "malformed request")
-    ops_in = request.get("ops", [])
-    cursor = request.get("cursor", 0)
-    max_bytes = request.get("max_bytes", 256 * 1024)
-    resend_from = request.get("resend_from")
-    if (not isinstance(ops_in, list) or not _count(cursor) or not _count(max_bytes, 1024)
-            or not (resend_from is None or _count(resend_from, 1))
-            or not all(isinstance(op, dict) and _count(op.get("dev_seq"), 1) for op in ops_in)):
-        raise Refused(400, "bad_request", "请求格式有误", "malformed request")
-    max_bytes = min(max_bytes, 4 * 1024 * 1024)
-    today = dt.date.today() + dt.timedelta(days=1)  # a device's day may start before ours
-    with db.write(engine) as conn:
-        device = authenticate(conn, signed, method, path, body)
-        device_id = device.device_id
-        epoch = db.get_meta(conn, "epoch")
-        tx = Tx(conn)
-        outcome = Outcome()
-        applied_high = int(device.applied_dev_seq)
-        if resend_from is not None and resend_from - 1 > applied_high:
-            applied_high = resend_from - 1  # the device no longer has the ops in between
-        need_from = None
-        for op in ops_in:
-            dev_seq = op.get("dev_seq") if isinstance(op, dict) else None
-            if not isinstance(dev_seq, int):
-                break
-            if dev_seq <= applied_high:
-                continue  # already applied: a resent request changes nothing
-            if dev_seq != applied_high + 1:
-                need_from = applied_high + 1
-                break
-            result, reason, seq = apply_op(tx, op, device_id, device.org_id, outcome, today)
-            _audit(conn, device_id, device.org_id, op, result, reason, seq)
-            if result == "rejected":
-                code = (reason or "invalid").split(":", 1)[0]
-                zh, en = REASONS.get(code, REASONS["invalid"])
-                detail = reason.split(":", 1)[1] if reason and ":" in reason else ""
-                outcome.rejected.append({
-                    "dev_seq": dev_seq, "rec_id": _str_or_none(op.get("rec_id")),
-                    "type": _str_or_none(op.get("type")),
-                    "reason": code, "zh": zh, "en": f"{en}: {detail}" if detail else en,
-                    "set": op["set"] if isinstance(op.get("set"), dict) else None})
-                if isinstance(op.get("rec_id"), str) and is_ulid(op["rec_id"]):
-                    outcome.unclean.add(op["rec_id"])
-            else:
-                outcome.applied.append([dev_seq, seq])
-            applied_high = dev_seq
-        tx.flush()
-        head = tx.seq
-        reset = request.get("epoch") not in (None, epoch) or cursor > head
-        if reset:
-            cursor = 0
-        exclude = {rid for rid, prev in outcome.touched_by_request.items()
-                   if prev <= cursor and rid not in outcome.unclean}
-        changes, removes, new_cursor, more = pull(
-            conn, device.org_id, cursor, head, max_bytes, exclude, outcome.unclean)
-        conn.execute(update(devices).where(devices.c.device_id == device_id).values(
-            applied_dev_seq=applied_high, last_seen=db.now(),
-            client_version=client_version or device.client_version))
-    response: dict[str, Any] = {
-        "epoch": epoch, "acked": applied_high, "applied": outcome.applied,
-        "rejected": outcome.rejected, "conflicts": outcome.conflicts, "changes": changes,
-        "removes": removes, "cursor": new_cursor, "more": more}
-    if need_from is not None:
-        response["need_from"] = need_from
-    if reset:
-        response["reset"] = True
-    return response
-
-
-def _count(value: Any, least: int = 0) -> bool:
-    """A JSON integer (a bool is not one) well inside what a BIGINT column holds."""
-    return type(value) is int and least <= value < 2**53
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _printable(value: Any) -> str:
     """A value a device sent, fit for a text column (PostgreSQL text holds no NUL)."""
     return str(value).replace("\x00", "\ufffd")
 
 
 def _audit(conn: Connection, device_id: str, org_id: str | None, op: Any, outcome: str,
-           reason: str | None, seq: int | None) -> None:
+           reason: str | None, seq: int | None, prev_seq: int = 0) -> None:
     conn.execute(insert(db.ops).values(
-        device_id=device_id, dev_seq=op["dev_seq"], org_id=org_id, seq=seq,
+        device_id=device_id, dev_seq=op["dev_seq"], org_id=org_id, seq=seq, prev_seq=prev_seq,
         rec_id=_printable(op.get("rec_id"))[:26], type=_printable(op.get("type"))[:32],
         body=_dumps(op),
         received_at=db.now(), outcome=outcome, reason=reason))

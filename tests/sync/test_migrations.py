@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
+from store.ids import new_ulid
 from sync.server import db
-from sync.server.admin import add_org, list_orgs
+from sync.server.admin import list_orgs
 from tests.sync.harness import database
 
 
@@ -18,20 +20,35 @@ def test_a_version_1_database_is_upgraded_with_its_data(kind: str, tmp_path: Pat
         engine = db.make_engine(url)
         try:
             assert db.migrate(engine, target=1) == 0
-            org_id = add_org(engine, {"name": "光山县委", "kind": "county"})
-            with engine.connect() as conn:
+            org_id = new_ulid()
+            fields = {"name": "光山县委", "kind": "county"}
+            with engine.begin() as conn:  # rows as release 1 wrote them
                 epoch = db.get_meta(conn, "epoch")
-                assert "client_version" not in {c["name"] for c in inspect(conn).get_columns(
-                    "devices")}
+                conn.execute(text(
+                    "INSERT INTO records (rec_id, type, data, versions, hlcs, created_at, "
+                    "updated_at, deleted, seq) VALUES (:id, 'org', :data, '{}', '{}', :h, :h, "
+                    ":deleted, 1)"), {"id": org_id, "data": json.dumps(fields),
+                                      "h": "0" * 16, "deleted": False})
+                conn.execute(text(
+                    "INSERT INTO ops (device_id, dev_seq, seq, rec_id, type, body, "
+                    "received_at, outcome) VALUES ('admin', 1, 1, :id, 'org', '{}', 0, "
+                    "'applied')"), {"id": org_id})
+                conn.execute(text(
+                    "INSERT INTO org_closure (org_id, ancestor_id, depth) VALUES (:id, :id, 0)"),
+                    {"id": org_id})
+                assert "client_version" not in {
+                    c["name"] for c in inspect(conn).get_columns("devices")}
             assert db.migrate(engine) == 1
             with engine.connect() as conn:
-                assert db.schema_version(conn) == db.SCHEMA_VERSION == 2
+                assert db.schema_version(conn) == db.SCHEMA_VERSION
                 assert db.get_meta(conn, "epoch") == epoch
-                columns = {c["name"] for c in inspect(conn).get_columns("devices")}
+                device_columns = {c["name"] for c in inspect(conn).get_columns("devices")}
+                op_columns = {c["name"] for c in inspect(conn).get_columns("ops")}
                 indexes = {i["name"] for i in inspect(conn).get_indexes("ops")}
-                seq = conn.execute(select(db.counter.c.seq)).scalar()
-            assert "client_version" in columns and "ix_ops_rec" in indexes
-            assert [o["id"] for o in list_orgs(engine)] == [org_id] and seq >= 1
-            assert db.migrate(engine) == 2  # nothing left to do
+                op = conn.execute(select(db.ops)).one()
+            assert "client_version" in device_columns and "ix_ops_rec" in indexes
+            assert "prev_seq" in op_columns and op.prev_seq is None and op.rec_id == org_id
+            assert [(o["id"], o["name"]) for o in list_orgs(engine)] == [(org_id, "光山县委")]
+            assert db.migrate(engine) == db.SCHEMA_VERSION  # nothing left to do
         finally:
             engine.dispose()

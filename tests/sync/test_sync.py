@@ -303,9 +303,12 @@ def test_retries_after_a_lost_answer_apply_each_op_once(
                          transport=LoseFirstAnswer(county.http._transport))
     a = county.device("a", county_tree["a"])
     a._http = flaky
+    waits: list[float] = []
+    a.sleep = waits.append
     for i in range(5):
         add_member(a.store, {"name": f"党员{i}"})
     assert a.sync().sent == 5
+    assert len(waits) == 1 and waits[0] > 0  # the first drop is retried at once, not the next
     with county.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(db.ops).where(
             db.ops.c.device_id == a.store.device_id)).scalar() == 5
