@@ -30,12 +30,13 @@ def _engine(args: argparse.Namespace) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from sync.server.app import create_app
+    from sync.server.app import create_app, tune_threads
     from tui.output import t
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise CliError("--tls-cert 与 --tls-key 须同时给出", "give both --tls-cert and --tls-key")
     engine = _engine(args)
+    tune_threads()
     scheme = "https" if args.tls_cert else "http"
     print(t(f"县级服务器已启动：{scheme}://{args.host}:{args.port}（数据库：{engine.url!r}）",
             f"County server at {scheme}://{args.host}:{args.port} (database {engine.url!r})"),

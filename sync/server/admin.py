@@ -168,7 +168,7 @@ def list_devices(engine: Engine) -> list[dict[str, Any]]:
 
 def revoke_device(engine: Engine, device_id: str) -> None:
     """The device is refused from now on; when it next connects it erases its keys."""
-    with db.write(engine) as conn:
+    with db.write(engine, serialize=False) as conn:  # the device's row only (see handle_sync)
         found = conn.execute(select(devices.c.status).where(
             devices.c.device_id == device_id)).first()
         if found is None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import zlib
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -131,7 +134,19 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (400, 401, 403, 404, 409, 410, 413)}
 
 
+SYNC_THREADS = 8
+
+
 def create_app(engine: Engine) -> FastAPI:
+    limiter: list[anyio.CapacityLimiter] = []  # made on first use, inside the event loop
+
+    def sync_slots() -> anyio.CapacityLimiter:
+        # Few sync requests run at once: each waits on the database or on one write lock
+        # (db.write), and a lock holder must not queue for the GIL behind dozens of threads.
+        if not limiter:
+            limiter.append(anyio.CapacityLimiter(SYNC_THREADS))
+        return limiter[0]
+
     app = FastAPI(title="Liudong county server", version=VERSION,
                   description="Sync for the register of mobile party members (流动党员).")
 
@@ -186,9 +201,9 @@ def create_app(engine: Engine) -> FastAPI:
         raw, data = await read_body(request)
         if isinstance(data, dict) and data.get("device_id") not in (None, signed.device_id):
             raise Refused(400, "bad_request", "设备编号不一致", "device id differs from the signer")
-        result = await run_in_threadpool(
+        result = await anyio.to_thread.run_sync(
             handle_sync, engine, signed, "POST", SYNC_PATH, raw, data,
-            request.headers.get("user-agent", "")[:40])
+            request.headers.get("user-agent", "")[:40], limiter=sync_slots())
         return respond(request, result)
 
     generate = app.openapi
@@ -200,6 +215,13 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def tune_threads() -> None:
+    """Writers queue on one lock (db.write) and talk to the database while holding it; a holder
+    back from the database waits for the GIL up to this interval (5 ms by default) while other
+    request threads compute, and every queued writer waits with it."""
+    sys.setswitchinterval(0.0005)
 
 
 def _epoch(engine: Engine) -> str | None:

@@ -19,6 +19,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy timeout alone
+    fcntl = None  # type: ignore[assignment]
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -237,7 +242,8 @@ def make_engine(url: str | None = None) -> Engine:
             immediate = conn.get_execution_options().get("liudong_write")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # as many connections as request threads (40, anyio's default): none opened per request
+        engine = create_engine(url, pool_size=40, max_overflow=10, pool_pre_ping=True)
     return engine
 
 
@@ -245,21 +251,40 @@ def make_engine(url: str | None = None) -> Engine:
 def write(engine: Engine, serialize: bool = True) -> Iterator[Connection]:
     """A write transaction, serialized against every other writer (see the module text).
 
-    SQLite writers of this process also queue on a lock of our own: waiting in SQLite's busy
-    handler polls with sleeps, which left the database idle while requests starved (p99 of
-    seconds under load); other processes (``liudong admin``) still meet the busy timeout."""
-    lock = _process_lock(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    SQLite writers also queue on locks of our own, a thread lock and a file lock beside the
+    database (other ``serve`` workers, ``liudong admin``): waiting in SQLite's busy handler
+    polls with sleeps, which left the database idle while requests starved (p99 of seconds
+    under load). A process that does not take the file lock still meets the busy timeout."""
+    lock = _sqlite_lock(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()
     with lock, engine.connect().execution_options(liudong_write=True) as conn, conn.begin():
         if serialize and engine.dialect.name != "sqlite":
             conn.execute(select(counter.c.seq).where(counter.c.id == 1).with_for_update())
         yield conn
 
 
-def _process_lock(engine: Engine) -> threading.Lock:
-    lock = engine.__dict__.get("_liudong_write_lock")
-    if lock is None:
-        lock = engine.__dict__.setdefault("_liudong_write_lock", threading.Lock())
-    return lock
+@contextlib.contextmanager
+def _sqlite_lock(engine: Engine) -> Iterator[None]:
+    with _LOCKS_LOCK:
+        state = engine.__dict__.get("_liudong_write_lock")
+        if state is None:
+            path = engine.url.database
+            fd = None
+            if fcntl is not None and path and path != ":memory:" and not path.startswith("file:"):
+                fd = os.open(f"{path}-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+            state = engine.__dict__["_liudong_write_lock"] = (threading.Lock(), fd)
+    lock, fd = state
+    with lock:
+        if fd is None:
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks in the kernel: woken the moment it is free
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_LOCKS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager

@@ -6,12 +6,27 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from .county import _rec, wire
 from .db import anchors, org_closure, records, scope_log
 
 PULL_CHUNK = 400
+
+# Built once (see county.py): the device's subtree, the records anchored in it, and the
+# changes and scope losses after a position.
+_SUBTREE = select(org_closure.c.org_id).where(org_closure.c.ancestor_id == bindparam("org"))
+_IN_SCOPE = select(anchors.c.rec_id).where(anchors.c.org_id.in_(_SUBTREE))
+_CHANGES = (select(records).where(records.c.seq > bindparam("position"),
+                                  records.c.seq <= bindparam("head"),
+                                  or_(records.c.type == "org", records.c.rec_id.in_(_IN_SCOPE)))
+            .order_by(records.c.seq).limit(PULL_CHUNK))
+_LOST = (select(scope_log.c.rec_id, scope_log.c.seq).where(
+    scope_log.c.seq > bindparam("position"), scope_log.c.seq <= bindparam("head"),
+    scope_log.c.org_id.in_(_SUBTREE)).order_by(scope_log.c.seq).limit(PULL_CHUNK))
+_RECORD = select(records).where(records.c.rec_id == bindparam("rec_id"))
+_VISIBLE = select(anchors.c.org_id).where(anchors.c.rec_id == bindparam("rec_id"),
+                                          anchors.c.org_id.in_(_SUBTREE)).limit(1)
 
 
 def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: int,
@@ -23,10 +38,6 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
     ``exclude`` maps records this device itself wrote to the seq of that write: such a record is
     left out only while it is still at that seq (nobody changed it since). ``force`` are records
     the device must receive whatever its cursor (it wrote them and was refused)."""
-    in_scope = select(anchors.c.rec_id).where(anchors.c.org_id.in_(
-        select(org_closure.c.org_id).where(org_closure.c.ancestor_id == device_org)))
-    subtree = set(conn.execute(select(org_closure.c.org_id).where(
-        org_closure.c.ancestor_id == device_org)).scalars())
     changes: list[dict[str, Any]] = []
     removes: list[str] = []
     size = 0
@@ -34,15 +45,9 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
     more = False
     seen: set[str] = set()
     while True:
-        rows = conn.execute(
-            select(records).where(records.c.seq > position, records.c.seq <= head,
-                                  or_(records.c.type == "org", records.c.rec_id.in_(in_scope)))
-            .order_by(records.c.seq).limit(PULL_CHUNK)).all()
-        lost = conn.execute(
-            select(scope_log.c.rec_id, scope_log.c.seq).where(
-                scope_log.c.seq > position, scope_log.c.seq <= head,
-                scope_log.c.org_id.in_(subtree)).order_by(scope_log.c.seq)
-            .limit(PULL_CHUNK)).all()
+        window = {"position": position, "head": head, "org": device_org}
+        rows = conn.execute(_CHANGES, window).all()
+        lost = conn.execute(_LOST, window).all()
         items: list[tuple[int, str, Any]] = [(r.seq, "c", r) for r in rows]
         items += [(row.seq, "r", row.rec_id) for row in lost]
         items.sort(key=lambda i: i[0])
@@ -72,7 +77,7 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
                 seen.add(item.rec_id)
                 size += cost
             else:
-                if item in seen or _visible(conn, item, subtree):
+                if item in seen or _visible(conn, item, device_org):
                     position = seq
                     continue
                 if item not in removes:
@@ -89,15 +94,14 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
     for rec_id in force:
         if rec_id in seen or rec_id in removes:
             continue
-        row = conn.execute(select(records).where(records.c.rec_id == rec_id)).first()
-        if row is not None and (row.type == "org" or _visible(conn, rec_id, subtree)):
+        row = conn.execute(_RECORD, {"rec_id": rec_id}).first()
+        if row is not None and (row.type == "org" or _visible(conn, rec_id, device_org)):
             changes.append(wire(_rec(row)))
         else:
             removes.append(rec_id)
     return changes, removes, position, more
 
 
-def _visible(conn: Connection, rec_id: str, subtree: set[str]) -> bool:
-    row = conn.execute(select(anchors.c.org_id).where(
-        anchors.c.rec_id == rec_id, anchors.c.org_id.in_(subtree)).limit(1)).first()
-    return row is not None
+def _visible(conn: Connection, rec_id: str, device_org: str) -> bool:
+    """Is ``rec_id`` anchored at an organization in ``device_org``'s subtree."""
+    return conn.execute(_VISIBLE, {"rec_id": rec_id, "org": device_org}).first() is not None

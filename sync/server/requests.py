@@ -8,23 +8,31 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from store.ids import is_ulid
 
 from ..protocol import CLOCK_WINDOW, SignedBy, unb64u, verify_signature
 from . import db
 from .county import Outcome, Refused, Tx, _audit, apply_op
-from .db import counter, devices, records
+from .db import devices, records
 from .pull import pull
 from .scope import REASONS
+
+# Locked: a device's requests apply one after another (PostgreSQL; SQLite: db.write).
+_DEVICE = select(devices).where(devices.c.device_id == bindparam("device_id")).with_for_update()
+_NONCE = {name: dialect.insert(db.nonces).on_conflict_do_nothing()  # a replay inserts nothing
+          .returning(db.nonces.c.nonce)
+          for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_SEEN = update(devices).where(devices.c.device_id == bindparam("where_device_id"))
 
 
 def authenticate(conn: Connection, signed: SignedBy, method: str, path: str,
                  body: bytes) -> Any:
     """The device row of a signed request, or Refused: unknown or revoked device, bad
     signature, a request too old or too new, a nonce seen before."""
-    device = conn.execute(select(devices).where(devices.c.device_id == signed.device_id)).first()
+    device = conn.execute(_DEVICE, {"device_id": signed.device_id}).first()
     if device is None:
         raise Refused(401, "unknown_device", "未登记的设备，请重新登记", "unknown device: enroll it again")
     if not verify_signature(unb64u(device.public_key), signed, method, path, body):
@@ -36,12 +44,9 @@ def authenticate(conn: Connection, signed: SignedBy, method: str, path: str,
         raise Refused(401, "stale", "请求时间与服务器相差过大，请校准本机时钟",
                       "the request's time is too far from the server's: check this computer's clock",
                       server_time=int(now))
-    if len(signed.nonce) > 32 or conn.execute(select(db.nonces.c.nonce).where(
-            db.nonces.c.device_id == signed.device_id,
-            db.nonces.c.nonce == signed.nonce)).first() is not None:
+    if len(signed.nonce) > 32 or conn.execute(_NONCE[conn.dialect.name], {
+            "device_id": signed.device_id, "nonce": signed.nonce, "created": now}).first() is None:
         raise Refused(401, "replay", "重复的请求已被拒绝", "a replayed request was refused")
-    conn.execute(insert(db.nonces).values(device_id=signed.device_id, nonce=signed.nonce,
-                                          created=now))
     if secrets.randbelow(200) == 0:  # now and then, forget nonces too old to be replayed
         conn.execute(delete(db.nonces).where(db.nonces.c.created < now - 3 * CLOCK_WINDOW))
     return device
@@ -63,14 +68,17 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
     today = dt.date.today() + dt.timedelta(days=1)  # a device's day may start before ours
     outcome = Outcome()
     need_from = None
-    with db.write(engine) as conn:
+    # Authenticated before the writers' lock (taken by Tx, on the counter row): checking the
+    # signature and the nonce need not hold every other device up. Lock order: the device's
+    # row, then the counter; nothing takes them the other way round.
+    with db.write(engine, serialize=False) as conn:
         device = authenticate(conn, signed, method, path, body)
         device_id = device.device_id
+        tx = Tx(conn)
         applied_high = int(device.applied_dev_seq)
         resent = [op["dev_seq"] for op in ops_in if op["dev_seq"] <= applied_high]
         if resend_from is not None and resend_from - 1 > applied_high:
             applied_high = resend_from - 1  # the device no longer has the ops in between
-        tx = Tx(conn)
         for op in ops_in:
             dev_seq = op["dev_seq"]
             if dev_seq <= applied_high:
@@ -89,12 +97,13 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
             applied_high = dev_seq
         tx.flush()
         recalled = _recall(conn, device_id, resent)
-        conn.execute(update(devices).where(devices.c.device_id == device_id).values(
-            applied_dev_seq=applied_high, last_seen=db.now(),
-            client_version=client_version or device.client_version))
+        conn.execute(_SEEN, {
+            "where_device_id": device_id, "applied_dev_seq": applied_high, "last_seen": db.now(),
+            "client_version": client_version or device.client_version})
+        # Writers are serialized: every seq up to ours is committed with it, so the read below
+        # answers up to here (what commits after it comes with the next sync).
+        epoch, head = tx.epoch, tx.seq
     with db.read(engine) as conn:
-        epoch = db.get_meta(conn, "epoch")
-        head = int(conn.execute(select(counter.c.seq).where(counter.c.id == 1)).scalar_one())
         reset = request.get("epoch") not in (None, epoch) or cursor > head
         if reset:
             cursor = 0

@@ -438,3 +438,34 @@ def test_a_device_gets_back_only_what_it_did_not_write(
                                   "host_org_id": county_tree["b"]})
     report = a.sync()
     assert (report.sent, report.received) == (2, 0)
+
+
+def test_one_device_racing_itself_applies_each_op_once(
+        county: County, county_tree: dict[str, str]) -> None:
+    """The same ops sent twice at the same moment (a retry overtaking a slow first try): the
+    device's row lock puts one after the other, so both are answered and nothing doubles."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sync.protocol import parse_authorization
+    from sync.server.requests import handle_sync
+
+    a = county.device("a", county_tree["a"])
+    for i in range(3):
+        add_member(a.store, {"name": f"党员{i}"})
+    body = {"device_id": a.store.device_id, "cursor": 0, "ops": a.store.state.outbox}
+    raw = encode_body(body)
+
+    def send(_: int) -> dict:
+        header = sign_request(unb64u(a.store.meta["private_key"]), a.store.device_id, "POST",
+                              SYNC_PATH, raw, int(time.time()))
+        signed = parse_authorization(header)
+        return handle_sync(county.engine, signed, "POST", SYNC_PATH, raw, body)
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, range(4)))
+    assert all(answer["acked"] == 3 for answer in answers)
+    with county.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.ops).where(
+            db.ops.c.device_id == a.store.device_id)).scalar() == 3
+        assert conn.execute(select(func.count()).select_from(db.records).where(
+            db.records.c.type == "member")).scalar() == 3
