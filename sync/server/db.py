@@ -16,6 +16,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -271,6 +272,7 @@ def _sqlite_lock(engine: Engine) -> Iterator[None]:
             fd = None
             if fcntl is not None and path and path != ":memory:" and not path.startswith("file:"):
                 fd = os.open(f"{path}-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+                weakref.finalize(engine, os.close, fd)
             state = engine.__dict__["_liudong_write_lock"] = (threading.Lock(), fd)
     lock, fd = state
     with lock:
