@@ -243,7 +243,7 @@ def make_engine(url: str | None = None) -> Engine:
             immediate = conn.get_execution_options().get("liudong_write")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
     else:
-        # as many connections as request threads (40, anyio's default): none opened per request
+        # a connection for each request thread (anyio's 40): none opened per request
         engine = create_engine(url, pool_size=40, max_overflow=10, pool_pre_ping=True)
     return engine
 
@@ -253,7 +253,7 @@ def write(engine: Engine, serialize: bool = True) -> Iterator[Connection]:
     """A write transaction, serialized against every other writer (see the module text).
 
     SQLite writers also queue on locks of our own, a thread lock and a file lock beside the
-    database (other ``serve`` workers, ``liudong admin``): waiting in SQLite's busy handler
+    database (for ``liudong admin`` and any other process on it): waiting in SQLite's busy handler
     polls with sleeps, which left the database idle while requests starved (p99 of seconds
     under load). A process that does not take the file lock still meets the busy timeout."""
     lock = _sqlite_lock(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()

@@ -8,14 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select
 
-from .county import _rec, wire
-from .db import anchors, org_closure, records, scope_log
+from .county import _SUBTREE, _rec, wire
+from .db import anchors, records, scope_log
 
 PULL_CHUNK = 400
 
-# Built once (see county.py): the device's subtree, the records anchored in it, and the
-# changes and scope losses after a position.
-_SUBTREE = select(org_closure.c.org_id).where(org_closure.c.ancestor_id == bindparam("org"))
+# Built once (see county.py): the records anchored in the device's subtree, and the changes and
+# scope losses after a position.
 _IN_SCOPE = select(anchors.c.rec_id).where(anchors.c.org_id.in_(_SUBTREE))
 _CHANGES = (select(records).where(records.c.seq > bindparam("position"),
                                   records.c.seq <= bindparam("head"),
@@ -45,7 +44,7 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
     more = False
     seen: set[str] = set()
     while True:
-        window = {"position": position, "head": head, "org": device_org}
+        window = {"position": position, "head": head, "org_id": device_org}
         rows = conn.execute(_CHANGES, window).all()
         lost = conn.execute(_LOST, window).all()
         items: list[tuple[int, str, Any]] = [(r.seq, "c", r) for r in rows]
@@ -104,4 +103,4 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
 
 def _visible(conn: Connection, rec_id: str, device_org: str) -> bool:
     """Is ``rec_id`` anchored at an organization in ``device_org``'s subtree."""
-    return conn.execute(_VISIBLE, {"rec_id": rec_id, "org": device_org}).first() is not None
+    return conn.execute(_VISIBLE, {"rec_id": rec_id, "org_id": device_org}).first() is not None
