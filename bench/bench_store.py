@@ -116,7 +116,6 @@ def random_member(rng: random.Random) -> dict[str, Any]:
         "education": _weighted(rng, EDUCATION),
         "standing": "full",
         "joined_on": joined.isoformat(),
-        "mobility": "none",
     }
     if rng.random() < 0.3:
         member["notes"] = f"在{rng.choice(PLACES)}务工，每月电话联系"

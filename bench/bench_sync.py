@@ -152,7 +152,6 @@ def random_member(rng: random.Random, home_org_id: str) -> dict[str, Any]:
         "standing": "full",
         "joined_on": joined.isoformat(),
         "home_org_id": home_org_id,
-        "mobility": "none",
     }
     if rng.random() < 0.3:
         member["notes"] = f"在{rng.choice(PLACES)}务工，每月电话联系"
@@ -190,7 +189,6 @@ def fill_branch(store: Store, count: int, host_org_id: str | None,
                                    "host_org_id": host_org_id, "reason": "work",
                                    "left_on": left.isoformat(), "status": "pending_report",
                                    "destination_employer": f"{rng.choice(PLACES)}某公司"})
-                    b.put("member", {"mobility": "outflow"}, member_id)
                     made["flow"] += 1
     return made
 

@@ -3,12 +3,15 @@
 Importing ``store`` loads neither Textual nor any network library (a test proves it).
 """
 
+__version__ = "0.3.0"  # the one version: pyproject.toml, the client, the server
+
 from .batch import Batch
 from .crypto import TEST_KDF, KdfParams
 from .errors import (
     Ambiguous,
     BadRecoveryKey,
     Corrupted,
+    Forbidden,
     Issue,
     LiudongError,
     Locked,
@@ -26,7 +29,7 @@ from .store import Finding, Store
 
 __all__ = [
     "CHOICES", "TEST_KDF", "TYPES", "Ambiguous", "BadRecoveryKey", "Batch", "Corrupted",
-    "Field", "Finding", "Issue", "KdfParams", "LiudongError", "Locked", "NotFound",
+    "Field", "Finding", "Forbidden", "Issue", "KdfParams", "LiudongError", "Locked", "NotFound",
     "RecordType", "Store", "StoreError", "StoreExists", "StoreFailed", "StoreNotFound",
-    "UnsafeParameters", "ValidationError", "WrongPassphrase",
+    "UnsafeParameters", "ValidationError", "WrongPassphrase", "__version__",
 ]

@@ -1,8 +1,10 @@
 """A batch: the changes of one user action, validated together and committed as one frame.
 
 Every ``put`` is checked against the register as the batch has changed it so far, so a flow may
-refer to a member made earlier in the same batch. If anything raises inside ``with
-store.batch()``, nothing is written.
+refer to a member made earlier in the same batch. It is checked twice: by the schema's rules
+(``validate.py``) and by scope and ownership (``scope.py``), the same rules the county server
+applies, so an edit the server would refuse is refused here, as it is typed. If anything raises
+inside ``with store.batch()``, nothing is written.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from .errors import Issue, NotFound, ValidationError
+from .errors import Forbidden, Issue, NotFound, ValidationError
 from .ids import new_ulid
+from .record import Rec
 from .schema import TYPES
-from .validate import check_record, coerce, issue
+from .scope import refusal
+from .validate import check_record, coerce, id_birth_date, id_gender, issue
 
 if TYPE_CHECKING:
     from .store import Store
@@ -22,19 +26,57 @@ if TYPE_CHECKING:
 class Batch:
     def __init__(self, store: Store, today: dt.date | None = None) -> None:
         self.store = store
+        self.state = store.state
         self.today = today or dt.date.today()
         self._pending: dict[str, dict[str, Any]] = {}  # rec_id → record as it will be
         self._changes: dict[str, dict[str, Any]] = {}  # rec_id → {"type", "set", "deleted"}
 
+    # -- the register as the rules see it, with this batch's changes ----------------------------
     def lookup(self, rec_id: str) -> dict[str, Any] | None:
         if rec_id in self._pending:
             doc = self._pending[rec_id]
             return None if doc.get("deleted") else doc
-        return self.store.get(rec_id)
+        return self.state.get(rec_id)
 
+    def load(self, rec_id: str) -> Rec | None:
+        if rec_id in self._pending:
+            doc = self._pending[rec_id]
+            rtype = TYPES[doc["type"]]
+            return Rec(rec_id, doc["type"], {k: v for k, v in doc.items() if k in rtype.by_name},
+                       deleted=bool(doc.get("deleted")),
+                       writer_org_id=self.store.meta.get("own_org_id"))
+        return self.state.load(rec_id)
+
+    def flows_of(self, member_id: str) -> list[Rec]:
+        flows = {f.rec_id: f for f in self.state.flows_of(member_id)}
+        for rec_id, doc in self._pending.items():
+            if doc["type"] == "flow" and doc.get("member_id") == member_id:
+                found = self.load(rec_id)
+                if found is not None and not found.deleted:
+                    flows[rec_id] = found
+                else:
+                    flows.pop(rec_id, None)
+        return list(flows.values())
+
+    def subtree(self, org_id: str) -> set[str]:
+        return self.state.subtree(org_id)
+
+    def id_number_holder(self, number: str, rec_id: str) -> tuple[str, str] | None:
+        holders = [self.state.by_id_number.get(number)] + [
+            i for i, d in self._pending.items() if d["type"] == "member"
+            and d.get("id_number") == number]
+        for holder in holders:
+            doc = self.lookup(holder) if holder and holder != rec_id else None
+            if doc is not None and doc.get("id_number") == number:
+                shown = f"{doc.get('name')}（…{holder[-8:]}）"
+                return f"党员 {shown}", f"member {shown}"
+        return None
+
+    # -- changes -------------------------------------------------------------------------------
     def put(self, type_name: str, values: dict[str, Any], rec_id: str | None = None) -> str:
         """Create (no ``rec_id``) or change a record; returns its id. Raises ValidationError with
-        every broken rule; fields absent from ``values`` keep their value, ``None`` clears."""
+        every broken rule, Forbidden when scope or ownership refuses it; fields absent from
+        ``values`` keep their value, ``None`` clears."""
         rtype = TYPES[type_name]
         issues = []
         coerced: dict[str, Any] = {}
@@ -61,8 +103,16 @@ class Batch:
                 merged.pop(name, None)
             else:
                 merged[name] = value
+        if type_name == "member" and coerced.get("id_number"):
+            coerced.update(_from_id_number(coerced["id_number"], merged, current, coerced))
+            merged.update(coerced)
+        if type_name == "flow" and not current and "home_org_id" not in coerced:
+            # a flow leaves from the member's home, recorded as it is when the flow is made
+            member = self.lookup(str(merged.get("member_id")))
+            if member is not None and member.get("home_org_id"):
+                coerced["home_org_id"] = merged["home_org_id"] = member["home_org_id"]
         if not issues:
-            issues = check_record(rtype, merged, self.lookup, self.today)
+            issues = check_record(rtype, merged, self, self.today, rec_id)
         if issues:
             raise ValidationError(issues)
         changed = {k: v for k, v in coerced.items() if current.get(k) != v}
@@ -70,6 +120,7 @@ class Batch:
             return rec_id
         if not current:
             changed = {k: v for k, v in coerced.items() if v is not None}
+        self._authorize(type_name, rec_id, merged, changed, deleted=False)
         change = self._changes.setdefault(rec_id, {"type": type_name, "set": {},
                                                    "deleted": False})
         change["set"].update(changed)
@@ -80,10 +131,26 @@ class Batch:
         found = self.lookup(rec_id)
         if found is None:
             raise NotFound("记录", "record", rec_id)
+        rtype = TYPES[found["type"]]
+        self._authorize(found["type"], rec_id, {k: v for k, v in found.items()
+                                                if k in rtype.by_name}, {}, deleted=True)
         change = self._changes.setdefault(rec_id, {"type": found["type"], "set": {},
                                                    "deleted": False})
         change["deleted"] = True
         self._pending[rec_id] = {**found, "deleted": True}
+
+    def _authorize(self, type_name: str, rec_id: str, merged: dict[str, Any],
+                   changed: dict[str, Any], deleted: bool) -> None:
+        """Scope and ownership, as the county server will judge the op (DESIGN §3.3)."""
+        own = self.store.meta.get("own_org_id")
+        if not own:
+            return  # a store made without an organization of its own: nothing to judge by
+        before = self.load(rec_id)
+        after = Rec(rec_id, type_name, dict(merged), deleted=deleted,
+                    writer_org_id=before.writer_org_id if before is not None else own)
+        refused = refusal(self, before, after, changed, deleted, self.state.subtree(own))
+        if refused is not None:
+            raise Forbidden(type_name, refused)
 
     @property
     def empty(self) -> bool:
@@ -91,3 +158,21 @@ class Batch:
 
     def changes(self) -> list[tuple[str, str, dict[str, Any], bool]]:
         return [(rid, c["type"], c["set"], c["deleted"]) for rid, c in self._changes.items()]
+
+
+def _from_id_number(number: str, member: dict[str, Any], current: dict[str, Any],
+                    typed: dict[str, Any]) -> dict[str, Any]:
+    """Birth date and gender as the ID number holds them, where they were not typed: for a
+    member that lacks them, or whose values came from the ID number it had before."""
+    old = current.get("id_number")
+    old_born = id_birth_date(old) if old else None
+    out: dict[str, Any] = {}
+    born = id_birth_date(number)
+    if born is not None and "birth_date" not in typed and (
+            not member.get("birth_date") or (old_born and member["birth_date"] ==
+                                             old_born.isoformat())):
+        out["birth_date"] = born.isoformat()
+    if "gender" not in typed and (not member.get("gender") or (
+            old and member["gender"] == id_gender(old))):
+        out["gender"] = id_gender(number)
+    return out

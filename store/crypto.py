@@ -244,3 +244,10 @@ def parse_recovery_key(text: str) -> bytes:
     if hashlib.sha256(b"liudong recovery" + secret).digest()[:2] != check:
         raise BadRecoveryKey()
     return secret
+
+
+# -- keys for uses outside the store's own files ------------------------------------------------
+# ``Store.derive_key`` hands out only these: HKDF-SHA256(MK, salt=none, info=label). Each label is
+# distinct from every label above, so no such key seals or authenticates a file of the store.
+BACKUP_MAC_LABEL = b"liudong/backup-mac/v1"  # the MAC over a whole backup file (store/backup.py)
+EXPORTED_LABELS = frozenset({BACKUP_MAC_LABEL})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 
 def current_lang() -> str:
@@ -161,3 +162,18 @@ class ValidationError(LiudongError):
     @property
     def rule(self) -> str:
         return self.issues[0].rule
+
+
+class Forbidden(LiudongError):
+    """A write that scope or ownership does not allow (DESIGN §3.3): refused as it is typed,
+    with the message the county server would give."""
+
+    exit_code = 2
+
+    def __init__(self, type_name: str, refused: Any) -> None:
+        from .scope import refusal_text
+
+        zh, en = refusal_text(type_name, refused)
+        super().__init__(zh, en)
+        self.code = refused.code
+        self.field = refused.field

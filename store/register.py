@@ -9,9 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .errors import Ambiguous, LiudongError, NotFound
+from .errors import Ambiguous, Forbidden, LiudongError, NotFound
 from .ids import ULID_RE
+from .orgs import resolve_org
+from .schema import TYPES
+from .scope import mobility
 from .store import Store
+from .validate import coerce
+
+__all__ = ["resolve_org"]  # organizations are named as members are: see orgs.py
 
 
 class FlowStateError(LiudongError):
@@ -42,9 +48,15 @@ def resolve_member(store: Store, key: str) -> dict[str, Any]:
 
 def open_flow(store: Store, member_id: str) -> dict[str, Any] | None:
     """The member's flow that has not ended, if any (a member has at most one)."""
-    flows = [f for f in store.live("flow")
-             if f["member_id"] == member_id and f.get("status") != "ended"]
+    flows = [f for f in store.state.records_of(member_id, "flow") if f.get("status") != "ended"]
     return max(flows, key=lambda f: f["left_on"]) if flows else None
+
+
+def member_mobility(store: Store, member: dict[str, Any]) -> str:
+    """How the member is mobile as this store's organization sees it: ``outflow`` at home,
+    ``inflow`` at the host, ``none`` (a county above both sees ``outflow`` first)."""
+    found = mobility(store.state, store.state.rec(member), store.state.own_subtree())
+    return "outflow" if "outflow" in found else "inflow" if "inflow" in found else "none"
 
 
 def resolve_flow(store: Store, key: str) -> dict[str, Any]:
@@ -64,7 +76,6 @@ def add_member(store: Store, values: dict[str, Any]) -> str:
     values = dict(values)
     if not values.get("home_org_id") and not values.get("external_home_org"):
         values["home_org_id"] = store.meta.get("own_org_id")
-    values.setdefault("mobility", "none")
     values.setdefault("standing", "full")
     return store.put("member", values)
 
@@ -81,56 +92,68 @@ def flow_out(store: Store, member_id: str, values: dict[str, Any]) -> str:
     if open_flow(store, member_id) is not None:
         raise FlowStateError(f"{member['name']} 已有未结束的流动登记，请先结束它",
                              f"{member['name']} already has an open flow; end it first")
-    values = dict(values)
-    values.setdefault("home_org_id", member.get("home_org_id"))
-    if values.get("reported_on") and values.get("host_org_id"):
-        # DESIGN §3.3: the host organization records reporting in; the home side does it
-        # only for a host outside the system, which has no device to do it.
-        raise FlowStateError("流入地党组织在系统内，报到日期由流入地记录",
-                             "the host organization is in the system: it records reporting in")
+    values = {**values, "home_org_id": member.get("home_org_id")}
     values["status"] = "reported" if values.get("reported_on") else "pending_report"
-    with store.batch() as b:
-        flow_id = b.put("flow", {"member_id": member_id, **values})
-        b.put("member", {"mobility": "outflow"}, member_id)
-    return flow_id
+    return store.put("flow", {"member_id": member_id, **values})
 
 
 def flow_in(store: Store, member: dict[str, Any] | str, values: dict[str, Any]) -> tuple[str, str]:
     """Register an inflow (M-2.3a): a member of another organization arrived here. ``member`` is
-    an existing member's id or the fields of a new one (their home is usually outside)."""
+    an existing member's id or the fields of a new one (their home is usually outside).
+
+    A person this store already holds (the same id, or the same ID number) is linked, never
+    registered twice: if the home branch's registration of the flow hosted here has arrived
+    already, the arrival is recorded on that flow. A person the county holds but this laptop
+    does not is linked by the county server at the next sync (DESIGN §3.3)."""
     values = dict(values)
     values.setdefault("host_org_id", store.meta.get("own_org_id"))
+    if isinstance(member, dict) and member.get("id_number"):
+        number = coerce(TYPES["member"]["id_number"], member["id_number"])
+        if isinstance(number, str) and number in store.state.by_id_number:
+            member = store.state.by_id_number[number]
+    if isinstance(member, str):
+        existing = store.get(member)
+        if existing is None or existing["type"] != "member":
+            raise NotFound("党员", "member", member)
+        if existing.get("home_org_id") in store.state.own_subtree():
+            raise FlowStateError(f"{existing['name']} 是本组织的党员：外出请登记流出",
+                                 f"{existing['name']} is a member here: register an outflow")
+        flow = open_flow(store, member)
+        if flow is not None and flow.get("host_org_id") == values["host_org_id"]:
+            if values.get("reported_on") and flow["status"] == "pending_report":
+                report_in(store, flow["id"], values["reported_on"])
+            return member, flow["id"]
+        with store.batch() as b:
+            if existing.get("archived") == "departed":
+                b.put("member", {"archived": None}, member)
+            flow_id = b.put("flow", {
+                "member_id": member, "home_org_id": existing.get("home_org_id"),
+                "status": "reported" if values.get("reported_on") else "pending_report",
+                **values})
+        return member, flow_id
     values["status"] = "reported" if values.get("reported_on") else "pending_report"
     with store.batch() as b:
-        if isinstance(member, str):
-            member_id = member
-            if open_flow(store, member_id) is not None:
-                raise FlowStateError("该党员已有未结束的流动登记", "the member already has an open flow")
-            b.put("member", {"mobility": "inflow"}, member_id)
-        else:
-            fields = {"standing": "full", **member, "mobility": "inflow"}
-            member_id = b.put("member", fields)
+        member_id = b.put("member", {"standing": "full", **member})
         flow_id = b.put("flow", {"member_id": member_id, **values})
     return member_id, flow_id
 
 
 def report_in(store: Store, flow_id: str, on: str) -> None:
-    """The member reported in to the host organization (M-1.2, M-2.4b)."""
+    """The member reported in to the host organization (M-1.2, M-2.4b). The host records it;
+    the home side only for a host outside the system (the store refuses otherwise)."""
     flow = store.get(flow_id)
     if flow is None or flow["type"] != "flow":
         raise NotFound("流动登记", "flow", flow_id)
     if flow.get("status") == "ended":
         raise FlowStateError("该流动登记已结束", "the flow has ended")
-    host = flow.get("host_org_id")
-    if host and host != store.meta.get("own_org_id"):
-        raise FlowStateError("流入地党组织在系统内，报到由流入地记录",
-                             "the host organization is in the system: it records reporting in")
     store.put("flow", {"reported_on": on, "status": "reported"}, flow_id)
 
 
 def end_flow(store: Store, flow_id: str, on: str, reason: str,
              today: dt.date | None = None) -> None:
-    """Close a flow: the member returned, transferred membership (M-1.4) or other."""
+    """Close a flow: the member returned, transferred membership (M-1.4) or other. A member
+    whose home is outside the system and who leaves the organization that registered the
+    arrival is kept there as history (archived: departed)."""
     flow = store.get(flow_id)
     if flow is None or flow["type"] != "flow":
         raise NotFound("流动登记", "flow", flow_id)
@@ -140,14 +163,10 @@ def end_flow(store: Store, flow_id: str, on: str, reason: str,
     with store.batch(today) as b:
         b.put("flow", {"status": "ended", "ended_on": on, "end_reason": reason}, flow_id)
         if member is not None:
-            change: dict[str, Any] = {"mobility": "none"}
-            ours = member.get("home_org_id") and member.get("home_org_id") == flow.get(
-                "home_org_id")
-            if ours and reason == "transferred":
-                change["archived"] = "transferred"
-            elif not ours and member.get("mobility") == "inflow":
-                change["archived"] = "departed"
-            b.put("member", change, member["id"])
+            if member.get("home_org_id") and reason == "transferred":
+                b.put("member", {"archived": "transferred"}, member["id"])
+            elif not member.get("home_org_id"):
+                b.put("member", {"archived": "departed"}, member["id"])
 
 
 def log_contact(store: Store, member_id: str, values: dict[str, Any]) -> str:
@@ -160,7 +179,10 @@ def log_contact(store: Store, member_id: str, values: dict[str, Any]) -> str:
         contact_id = b.put("contact", {"member_id": member_id,
                                        "flow_id": flow["id"] if flow else None, **values})
         if b.lookup(contact_id).get("reached") and member.get("lost_contact_since"):  # type: ignore[union-attr]
-            b.put("member", {"lost_contact_since": None}, member_id)
+            try:
+                b.put("member", {"lost_contact_since": None}, member_id)
+            except Forbidden:
+                pass  # the home side keeps that field; it sees the contact and clears it
     return contact_id
 
 

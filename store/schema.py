@@ -18,10 +18,18 @@ Field kinds:
   absences           list of ``{"member_id", "reason"}`` (meeting absences with reasons)
   json               any JSON value (written by the county server only)
 
+  name               a person's name: spaces inside a Chinese name are removed
+
 Ownership (DESIGN §3.3) says which side of a flow may write a field: ``home`` (the organization
 holding the membership), ``host`` (the organization where the member now is), ``writer`` (the
 organization that made the record, e.g. the host's meetings and appraisals), ``any`` (whoever
-sees the record) or ``server`` (only the county server writes it).
+sees the record) or ``server`` (only the county server writes it). A ``fixed`` field is set when
+the record is made and never changed: the fields that anchor a record's scope are fixed, except
+those whose owner moves the record on purpose (a member's home, a flow's host).
+
+Scope says which organizations a record belongs to, and so which devices hold it; each record
+type declares it (``Scope`` below) and ``store/scope.py`` interprets it, on the device (to refuse
+an edit as it is typed) and on the county server (to authorize and route every op).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ CHOICES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("doctor", "博士", "doctorate"),
     ),
     "standing": (("full", "正式党员", "full member"), ("probationary", "预备党员", "probationary")),
+    # Not a stored field: derived from the open flow and the organization looking (scope.py).
     "mobility": (
         ("none", "非流动", "not mobile"),
         ("outflow", "流出", "outflow"),
@@ -161,6 +170,13 @@ class Field:
     owner: str = "home"  # home | host | writer | any | server (DESIGN §3.3)
     max_len: int = 200
     sensitive: bool = False  # masked on screen (ID numbers)
+    fixed: bool = False  # set when the record is made, never changed (scope anchors)
+    # values the host side may set although another side owns the field (a flow's status
+    # becomes "reported" when the host records the report-in)
+    host_values: tuple[str, ...] = ()
+    # the owning side may hand the record over to another organization through this field
+    # (a member's home): the write may take the record out of the writer's own reach
+    hands_over: bool = False
 
     @property
     def flag(self) -> str:
@@ -174,12 +190,51 @@ class Field:
         return tuple(c[0] for c in CHOICES[self.choices]) if self.choices else ()
 
 
+SCOPE_KINDS = ("everyone", "member", "member_record", "org", "task", "reply", "subject")
+HOST_VIEWS = ("", "flow", "written", "open")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which organizations a record belongs to (its anchors); a device holds the records with an
+    anchor in its subtree (DESIGN §3.3).
+
+    kind
+      everyone       every device holds it (organizations, which the county admin keeps)
+      member         a member: its home organization (for a home outside the system, the
+                     organization that registered it) and the host of its open flow
+      member_record  hangs off a member (``member_id``): the member's home holds it; the host
+                     of the member's open flow holds it as ``host`` says
+      org            belongs to the organization in its first anchor field; ``people`` fields
+                     list members whose home it also reaches (attendance counts at home, M-3.2)
+      task           the issuing organization and the targets
+      reply          the replying organization and the task's issuer
+      subject        whoever holds the record it is about (sync conflicts)
+    host (member records)
+      ""             the host does not hold it
+      "flow"         the record is a flow: its host holds it while it is open
+      "written"      the host holds what its own side recorded, while it hosts the member
+      "open"         the host holds it while it hosts the member (it has a part to write)
+    delete: the side that may delete a record (``home`` or ``writer``).
+    """
+
+    kind: str
+    anchors: tuple[str, ...] = ()
+    host: str = ""
+    people: tuple[str, ...] = ()
+    delete: str = "writer"
+
+    def __post_init__(self) -> None:
+        assert self.kind in SCOPE_KINDS and self.host in HOST_VIEWS, self
+
+
 @dataclass(frozen=True)
 class RecordType:
     name: str
     zh: str
     en: str
     fields: tuple[Field, ...]
+    scope: Scope
     # the field that names a record in lists and messages
     title: str = "name"
     by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
@@ -195,6 +250,8 @@ class RecordType:
 
 
 F = Field
+# How member records reach the host: what its own side recorded, while it hosts the member.
+HOSTED = Scope("member_record", ("member_id",), host="written")
 
 TYPES: dict[str, RecordType] = {
     t.name: t
@@ -210,9 +267,9 @@ TYPES: dict[str, RecordType] = {
             F("can_approve_probationary", "bool", "有审批预备党员权限", "may approve probationary members"),
             F("approved_by_org_id", "ref", "批准组织", "approved by", ref="org"),
             F("approved_on", "date", "批准日期", "approved on", past=True),
-        )),
+        ), Scope("everyone")),
         RecordType("member", "党员", "member", (
-            F("name", "text", "姓名", "name", required=True, max_len=50),
+            F("name", "name", "姓名", "name", required=True, max_len=50),
             F("gender", "enum", "性别", "gender", choices="gender"),
             F("birth_date", "date", "出生日期", "birth date", past=True),
             F("ethnicity", "text", "民族", "ethnicity", max_len=20),
@@ -222,16 +279,16 @@ TYPES: dict[str, RecordType] = {
             F("standing", "enum", "党员类别", "standing", choices="standing"),
             F("joined_on", "date", "入党日期", "joined on", past=True),
             F("probation_ends_on", "date", "预备期满日期", "probation ends on"),
-            F("home_org_id", "ref", "所在党组织", "home organization", ref="org"),
+            F("home_org_id", "ref", "所在党组织", "home organization", ref="org",
+              hands_over=True),
             F("external_home_org", "text", "所在党组织（系统外）", "home organization (outside)"),
-            F("mobility", "enum", "流动状态", "mobility", choices="mobility"),
             F("lost_contact_since", "date", "失联日期", "lost contact since", past=True),
             F("archived", "enum", "归档", "archived", choices="archived"),
             F("notes", "longtext", "备注", "notes", max_len=2000),
-        )),
+        ), Scope("member", ("home_org_id",), delete="home")),
         RecordType("flow", "流动登记", "flow", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member"),
-            F("home_org_id", "ref", "流出地党组织", "home organization", ref="org"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", fixed=True),
+            F("home_org_id", "ref", "流出地党组织", "home organization", ref="org", fixed=True),
             F("host_org_id", "ref", "流入地党组织", "host organization", ref="org"),
             F("external_host", "text", "流入地党组织（系统外）", "host organization (outside)"),
             F("destination_division_code", "division_code", "流入地区划", "destination division code"),
@@ -245,55 +302,63 @@ TYPES: dict[str, RecordType] = {
             F("host_contact", "text", "流入地联系人", "host contact person", max_len=50,
               owner="host"),
             F("reported_on", "date", "报到日期", "reported on", past=True, owner="host"),
-            F("status", "enum", "状态", "status", required=True, choices="flow_status"),
+            F("status", "enum", "状态", "status", required=True, choices="flow_status",
+              host_values=("reported",)),
             F("ended_on", "date", "结束日期", "ended on", past=True),
             F("end_reason", "enum", "结束原因", "end reason", choices="end_reason"),
-        ), title="member_id"),
+        ), Scope("member_record", ("member_id", "host_org_id"), host="flow", delete="home"),
+            title="member_id"),
         RecordType("contact", "联系记录", "contact", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer"),
-            F("flow_id", "ref", "流动登记", "flow", ref="flow", owner="writer"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer",
+              fixed=True),
+            F("flow_id", "ref", "流动登记", "flow", ref="flow", owner="writer", fixed=True),
             F("on", "date", "日期", "date", required=True, past=True, owner="writer"),
             F("by", "text", "联系人", "contacted by", max_len=50, owner="writer"),
             F("channel", "enum", "方式", "channel", required=True, choices="channel",
               owner="writer"),
             F("reached", "bool", "已联系上", "reached", required=True, owner="writer"),
             F("summary", "longtext", "情况", "summary", max_len=2000, owner="writer"),
-        ), title="on"),
+        ), Scope("member_record", ("member_id", "flow_id"), host="written"), title="on"),
         RecordType("meeting", "组织生活", "meeting", (
-            F("org_id", "ref", "组织", "organization", required=True, ref="org", owner="writer"),
+            F("org_id", "ref", "组织", "organization", required=True, ref="org", owner="writer",
+              fixed=True),
             F("kind", "enum", "类别", "kind", required=True, choices="meeting_kind", owner="writer"),
             F("held_on", "date", "日期", "held on", required=True, past=True, owner="writer"),
             F("topic", "text", "主题", "topic", owner="writer"),
             F("attendee_ids", "refs", "参加人员", "attendees", ref="member", owner="writer"),
             F("absences", "absences", "缺席人员及原因", "absences", owner="writer"),
-        ), title="topic"),
+        ), Scope("org", ("org_id",), people=("attendee_ids", "absences")), title="topic"),
         RecordType("study", "学习记录", "study", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer",
+              fixed=True),
             F("on", "date", "日期", "date", required=True, past=True, owner="writer"),
             F("kind", "enum", "形式", "kind", required=True, choices="study_kind", owner="writer"),
             F("topic", "text", "内容", "topic", owner="writer"),
             F("hours", "hours", "学时", "hours", owner="writer"),
-        ), title="topic"),
+        ), HOSTED, title="topic"),
         RecordType("vanguard", "先锋作用", "vanguard role", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer",
+              fixed=True),
             F("kind", "enum", "类别", "kind", required=True, choices="vanguard_kind", owner="writer"),
             F("title", "text", "名称", "title", required=True, owner="writer"),
             F("started_on", "date", "开始日期", "started on", owner="writer"),
             F("ended_on", "date", "结束日期", "ended on", owner="writer"),
             F("hours", "hours", "时长", "hours", owner="writer"),
             F("outcome", "longtext", "成效", "outcome", max_len=2000, owner="writer"),
-        ), title="title"),
+        ), HOSTED, title="title"),
         RecordType("care", "关怀帮扶", "care", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer",
+              fixed=True),
             F("on", "date", "日期", "date", required=True, past=True, owner="writer"),
             F("kind", "enum", "类别", "kind", required=True, choices="care_kind", owner="writer"),
             F("description", "longtext", "内容", "description", max_len=2000, owner="writer"),
             F("amount_yuan", "money", "金额（元）", "amount (yuan)", owner="writer"),
             F("by_org_id", "ref", "帮扶组织", "by organization", ref="org", owner="writer"),
             F("fund_source", "text", "资金来源", "fund source", owner="writer"),
-        ), title="kind"),
+        ), HOSTED, title="kind"),
         RecordType("appraisal", "民主评议", "appraisal", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer",
+              fixed=True),
             F("year", "year", "年度", "year", required=True, owner="writer"),
             F("by_org_id", "ref", "评议组织", "by organization", required=True, ref="org",
               owner="writer"),
@@ -301,15 +366,16 @@ TYPES: dict[str, RecordType] = {
               owner="writer"),
             F("notified_home_on", "date", "通报流出地日期", "home notified on", past=True,
               owner="writer"),
-        ), title="year"),
+        ), HOSTED, title="year"),
         RecordType("commendation", "表彰", "commendation", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer",
+              fixed=True),
             F("on", "date", "日期", "date", required=True, past=True, owner="writer"),
             F("title", "text", "称号", "title", required=True, owner="writer"),
             F("by_org_id", "ref", "表彰组织", "by organization", ref="org", owner="writer"),
-        ), title="title"),
+        ), HOSTED, title="title"),
         RecordType("probation_review", "预备党员转正", "probation review", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", fixed=True),
             F("due_on", "date", "预备期满", "due on", required=True),
             F("meeting_on", "date", "支部大会日期", "meeting on", past=True),
             F("decision", "enum", "决定", "decision", choices="probation_decision"),
@@ -317,9 +383,9 @@ TYPES: dict[str, RecordType] = {
             F("approved_on", "date", "审批日期", "approved on", past=True),
             F("host_conduct_report", "longtext", "流入地现实表现", "host conduct report",
               max_len=4000, owner="host"),
-        ), title="due_on"),
+        ), Scope("member_record", ("member_id",), host="open", delete="home"), title="due_on"),
         RecordType("transfer", "组织关系转接", "transfer", (
-            F("member_id", "ref", "党员", "member", required=True, ref="member"),
+            F("member_id", "ref", "党员", "member", required=True, ref="member", fixed=True),
             F("from_org_id", "ref", "转出组织", "from organization", required=True, ref="org"),
             F("to_org_id", "ref", "转入组织", "to organization", ref="org"),
             F("to_org_text", "text", "转入组织（系统外）", "to organization (outside)"),
@@ -330,54 +396,61 @@ TYPES: dict[str, RecordType] = {
             F("receipt_due_on", "date", "回执期限", "receipt due on"),
             F("received_on", "date", "回执日期", "received on", past=True, owner="host"),
             F("status", "enum", "状态", "status", required=True, choices="transfer_status"),
-        ), title="letter_no"),
+        ), Scope("member_record", ("member_id",), host="open", delete="home"),
+            title="letter_no"),
         RecordType("application", "入党申请", "application", (
-            F("org_id", "ref", "组织", "organization", required=True, ref="org", owner="writer"),
-            F("person_name", "text", "姓名", "name", required=True, max_len=50, owner="writer"),
+            F("org_id", "ref", "组织", "organization", required=True, ref="org", owner="writer",
+              fixed=True),
+            F("person_name", "name", "姓名", "name", required=True, max_len=50, owner="writer"),
             F("phone", "phone", "手机号", "mobile phone", owner="writer"),
             F("received_on", "date", "收到日期", "received on", required=True, past=True,
               owner="writer"),
             F("stage", "enum", "阶段", "stage", required=True, choices="application_stage",
               owner="writer"),
             F("notes", "longtext", "备注", "notes", max_len=2000, owner="writer"),
-        ), title="person_name"),
+        ), Scope("org", ("org_id",)), title="person_name"),
         RecordType("task", "工作调度", "task", (
             F("issued_by_org_id", "ref", "下发组织", "issued by", required=True, ref="org",
-              owner="writer"),
+              owner="writer", fixed=True),
             F("target_org_ids", "refs", "接收组织", "sent to", required=True, ref="org",
               owner="writer"),
             F("title", "text", "标题", "title", required=True, owner="writer"),
             F("body", "longtext", "内容", "body", max_len=8000, owner="writer"),
             F("due_on", "date", "完成期限", "due on", owner="writer"),
-        ), title="title"),
+        ), Scope("task", ("issued_by_org_id", "target_org_ids")), title="title"),
         RecordType("task_reply", "调度回复", "task reply", (
-            F("task_id", "ref", "调度任务", "task", required=True, ref="task", owner="writer"),
-            F("org_id", "ref", "回复组织", "organization", required=True, ref="org", owner="writer"),
+            F("task_id", "ref", "调度任务", "task", required=True, ref="task", owner="writer",
+              fixed=True),
+            F("org_id", "ref", "回复组织", "organization", required=True, ref="org", owner="writer",
+              fixed=True),
             F("status", "enum", "状态", "status", required=True, choices="task_reply_status",
               owner="writer"),
             F("note", "longtext", "说明", "note", max_len=4000, owner="writer"),
             F("done_on", "date", "完成日期", "done on", past=True, owner="writer"),
-        ), title="status"),
+        ), Scope("reply", ("org_id", "task_id")), title="status"),
         RecordType("fund", "经费", "fund", (
-            F("org_id", "ref", "组织", "organization", required=True, ref="org", owner="writer"),
+            F("org_id", "ref", "组织", "organization", required=True, ref="org", owner="writer",
+              fixed=True),
             F("on", "date", "日期", "date", required=True, past=True, owner="writer"),
             F("kind", "enum", "类别", "kind", required=True, choices="fund_kind", owner="writer"),
             F("purpose", "enum", "用途", "purpose", required=True, choices="fund_purpose",
               owner="writer"),
             F("amount_yuan", "money", "金额（元）", "amount (yuan)", required=True, owner="writer"),
             F("note", "text", "说明", "note", owner="writer"),
-        ), title="purpose"),
+        ), Scope("org", ("org_id",)), title="purpose"),
         # Made by the county server when two devices changed one field concurrently: both
         # values are kept here until a person on either side picks one (DESIGN §3.2).
         RecordType("conflict", "同步冲突", "sync conflict", (
-            F("subject_id", "text", "记录编号", "record", required=True, owner="server"),
-            F("subject_type", "text", "记录类型", "record type", required=True, owner="server"),
-            F("field", "text", "字段", "field", required=True, owner="server"),
+            F("subject_id", "text", "记录编号", "record", required=True, owner="server",
+              fixed=True),
+            F("subject_type", "text", "记录类型", "record type", required=True, owner="server",
+              fixed=True),
+            F("field", "text", "字段", "field", required=True, owner="server", fixed=True),
             F("values", "json", "各方取值", "values", required=True, owner="server"),
             F("status", "enum", "状态", "status", required=True, choices="conflict_status",
               owner="any"),
             F("resolved_by", "text", "处理人", "resolved by", owner="any"),
-        ), title="field"),
+        ), Scope("subject", ("subject_id",)), title="field"),
     )
 }
 

@@ -7,6 +7,7 @@ insert (3.7 ms at 20k documents), while applying an op here touches one document
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,10 +16,12 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
+from .record import Rec
 from .schema import TYPES
 from .search import KEY_FIELDS, SEARCH_VERSION, member_keys
 
 STATE_FORMAT = 1
+REGISTER_VERSION = 2  # the record shapes; State.upgrade brings older ones up to date
 
 
 class StateStorage(Storage):
@@ -55,9 +58,18 @@ class RegisterDB(TinyDB):
     table_class = RecordTable
 
 
+# Record types that hang off a member through ``member_id`` (fixed once made): indexed by member.
+MEMBER_RECORDS = frozenset(name for name, t in TYPES.items()
+                           if t.scope.kind == "member_record")
+
+
 class State:
     """Records by type, their per-field server versions, search keys, the device's ops and
-    metadata. Everything here is a fold over journal entries (``apply_entry``)."""
+    metadata. Everything here is a fold over journal entries (``apply_entry``).
+
+    Derived indexes, kept up to date by every change: a member's records by type, members by
+    ID number, the organization tree. ``mine`` holds the records this device's organization
+    made (its own, and those the server marks so): the ``writer`` side of ownership."""
 
     def __init__(self) -> None:
         self.db = RegisterDB(storage=StateStorage)
@@ -67,6 +79,10 @@ class State:
         self.types: dict[str, str] = {}  # rec_id → type
         self.versions: dict[str, dict[str, int]] = {}  # rec_id → {field: server_seq}
         self.search: dict[str, str] = {}  # member rec_id → search keys
+        self.mine: set[str] = set()
+        self.by_member: dict[str, set[str]] = {}  # member id → ids of records about it
+        self.by_id_number: dict[str, str] = {}  # ID number → live member id
+        self._subtrees: dict[str, set[str]] = {}
         # The ops this device made, in dev_seq order: those above meta["acked_dev_seq"] are the
         # outbox; acknowledged ones are retained so they can be sent again to a county server
         # restored from an older backup. Ops loaded from the snapshot stay JSON text until
@@ -92,6 +108,49 @@ class State:
     def live(self, type_name: str) -> Iterator[dict[str, Any]]:
         return (d for d in self.data[type_name].values() if not d.get("deleted"))
 
+    def records_of(self, member_id: str, type_name: str) -> list[dict[str, Any]]:
+        """The live records of one type about a member."""
+        table = self.data[type_name]
+        found = (table.get(i) for i in self.by_member.get(member_id, ()))
+        return [d for d in found if d is not None and not d.get("deleted")]
+
+    # -- the register as the rules see it (store/scope.py) ----------------------------------------
+    def rec(self, doc: dict[str, Any]) -> Rec:
+        rtype = TYPES[doc["type"]]
+        return Rec(doc["id"], doc["type"], {k: v for k, v in doc.items() if k in rtype.by_name},
+                   deleted=bool(doc.get("deleted")),
+                   writer_org_id=self.meta.get("own_org_id") if doc["id"] in self.mine
+                   else None)
+
+    def load(self, rec_id: str) -> Rec | None:
+        doc = self.get(rec_id, include_deleted=True)
+        return self.rec(doc) if doc is not None else None
+
+    def flows_of(self, member_id: str) -> list[Rec]:
+        return [self.rec(d) for d in self.records_of(member_id, "flow")]
+
+    def subtree(self, org_id: str) -> set[str]:
+        """The organization and every organization below it, from the orgs this store holds."""
+        if not self._subtrees:
+            children: dict[str, list[str]] = {}
+            for org in self.live("org"):
+                children.setdefault(org.get("parent_id") or "", []).append(org["id"])
+            self._subtrees["\0children"] = children  # type: ignore[assignment]
+        if org_id not in self._subtrees:
+            children = self._subtrees["\0children"]  # type: ignore[assignment]
+            out, stack = set(), [org_id]
+            while stack:
+                current = stack.pop()
+                if current not in out:
+                    out.add(current)
+                    stack.extend(children.get(current, ()))  # type: ignore[union-attr]
+            self._subtrees[org_id] = out
+        return self._subtrees[org_id]
+
+    def own_subtree(self) -> set[str]:
+        own = self.meta.get("own_org_id")
+        return self.subtree(own) if own else set()
+
     @property
     def ops(self) -> list[dict[str, Any]]:
         """Every retained op of this device, acknowledged or not."""
@@ -113,11 +172,9 @@ class State:
         return int(self.meta.get("dev_seq", 0)) - int(self.meta.get("acked_dev_seq", 0))
 
     def _index_of(self, dev_seq: int) -> int:
-        """Position of ``dev_seq`` in the ops, which are dense from the first retained one."""
-        ops = self.ops
-        if not ops:
-            return 0
-        return max(0, min(len(ops), dev_seq - int(ops[0]["dev_seq"])))
+        """Position of the first op numbered ``dev_seq`` or above (ops are in dev_seq order;
+        dense, but for the gap a rewind leaves)."""
+        return bisect.bisect_left(self.ops, dev_seq, key=lambda op: int(op["dev_seq"]))
 
     # -- changing ----------------------------------------------------------------------------
     def apply_op(self, op: dict[str, Any]) -> None:
@@ -133,6 +190,7 @@ class State:
                    "updated_at": hlc, "deleted": False}
             table[rec_id] = doc
             self.types[rec_id] = type_name
+        old_number = doc.get("id_number")
         for name, value in values.items():
             if value is None:
                 doc.pop(name, None)
@@ -142,20 +200,39 @@ class State:
         if deleted:
             doc["deleted"] = True
         self.table(type_name).clear_cache()
-        if type_name == "member":
+        if type_name in MEMBER_RECORDS and doc.get("member_id"):
+            self.by_member.setdefault(doc["member_id"], set()).add(rec_id)
+        elif type_name == "member":
             if doc["deleted"]:
                 self.search.pop(rec_id, None)
             elif new or not KEY_FIELDS.isdisjoint(values):
                 self.search[rec_id] = member_keys(doc)
+            self._index_id_number(rec_id, old_number, None if doc["deleted"] else
+                                  doc.get("id_number"))
+        elif type_name == "org":
+            self._subtrees.clear()
+
+    def _index_id_number(self, rec_id: str, old: str | None, new: str | None) -> None:
+        if old and old != new and self.by_id_number.get(old) == rec_id:
+            del self.by_id_number[old]
+        if new:
+            self.by_id_number.setdefault(new, rec_id)
 
     def purge(self, rec_id: str) -> None:
         """Forget a record entirely: it left this device's scope (DESIGN §3.3)."""
         type_name = self.types.pop(rec_id, None)
         if type_name is None:
             return
-        self.data[type_name].pop(rec_id, None)
+        doc = self.data[type_name].pop(rec_id, None) or {}
         self.versions.pop(rec_id, None)
         self.search.pop(rec_id, None)
+        self.mine.discard(rec_id)
+        if type_name in MEMBER_RECORDS:
+            self.by_member.get(doc.get("member_id") or "", set()).discard(rec_id)
+        elif type_name == "member":
+            self._index_id_number(rec_id, doc.get("id_number"), None)
+        elif type_name == "org":
+            self._subtrees.clear()
         self.table(type_name).clear_cache()
 
     def apply_entry(self, entry: dict[str, Any]) -> None:
@@ -165,6 +242,7 @@ class State:
         if kind == "local":
             for op in entry["ops"]:
                 self.apply_op(op)
+                self.mine.add(op["rec_id"])
                 self._ops.append(op)
             self.meta["dev_seq"] = entry["ops"][-1]["dev_seq"]
             self.meta["hlc"] = max(self.meta["hlc"], entry["ops"][-1]["hlc"])
@@ -178,6 +256,8 @@ class State:
             self._apply_sync(entry)
         elif kind == "enroll":
             self._apply_enroll(entry)
+        elif kind == "rewind":
+            self._apply_rewind(entry)
         else:
             raise ValueError(f"unknown journal entry kind {kind!r}")
 
@@ -194,6 +274,8 @@ class State:
                 for name in op["set"]:
                     versions[name] = max(versions.get(name, 0), server_seq)
         self.meta["acked_dev_seq"] = entry["acked"]
+        for old, new in (entry.get("aliases") or {}).items():
+            self._apply_alias(old, new)
         pending: dict[str, list[dict[str, Any]]] = {}
         for op in self.outbox:
             pending.setdefault(op["rec_id"], []).append(op)
@@ -214,18 +296,47 @@ class State:
         if rec_id in self.types and self.types[rec_id] != type_name:
             self.purge(rec_id)
         old = self.get(rec_id, include_deleted=True)
-        fields = rec["f"]
-        cleared = {name: None for name in old or {} if name in TYPES[type_name].by_name
+        rtype = TYPES[type_name]
+        fields = {k: v for k, v in rec["f"].items() if k in rtype.by_name}
+        cleared = {name: None for name in old or {} if name in rtype.by_name
                    and name not in fields}
         updated = rec.get("u") or rec["c"]
         self._apply_fields(rec_id, type_name, {**cleared, **fields}, updated, rec.get("d"),
                            created=rec["c"])
+        if rec.get("m"):
+            self.mine.add(rec_id)
+        elif rec_id not in {op["rec_id"] for op in pending}:
+            self.mine.discard(rec_id)
         self.data[type_name][rec_id]["updated_at"] = updated
         versions = rec["v"]
         self.versions[rec_id] = (dict(versions) if isinstance(versions, dict)
                                  else dict.fromkeys(fields, versions))
         for op in pending:
             self.apply_op(op)
+
+    def _apply_alias(self, old: str, new: str) -> None:
+        """The county linked a record this device made to one it already had (a host
+        registering the arrival of a member the county holds): references to it in this store
+        point at the county's record, which arrives with the same answer. The ops stay as they
+        were sent; the server maps them."""
+        if old not in self.types:
+            return
+        for type_name, rtype in TYPES.items():
+            refs = [f.name for f in rtype.fields if f.kind in ("ref", "refs", "absences")]
+            for doc in self.data[type_name].values() if refs else ():
+                for name in refs:
+                    value = doc.get(name)
+                    if value == old:
+                        doc[name] = new
+                    elif isinstance(value, list) and any(
+                            v == old or (isinstance(v, dict) and v.get("member_id") == old)
+                            for v in value):
+                        doc[name] = [new if v == old else {**v, "member_id": new}
+                                     if isinstance(v, dict) and v.get("member_id") == old
+                                     else v for v in value]
+            self.table(type_name).clear_cache()
+        self.purge(old)
+        self.rebuild_indexes()
 
     def _apply_enroll(self, entry: dict[str, Any]) -> None:
         """Enrollment: the organization made locally by ``init`` becomes the county's org for
@@ -270,6 +381,20 @@ class State:
         for rec in entry.get("orgs", []):
             self._apply_change(rec, [])
 
+    def _apply_rewind(self, entry: dict[str, Any]) -> None:
+        """The county server has this device's ops up to ``acked``, and from ``from`` on they
+        differ from what this store holds: the store was restored from an older copy, or its
+        journal lost a tail (DESIGN §3.2). This store's ops from ``from`` were never applied
+        there: they are renumbered above ``acked`` and sent again; what the server holds of
+        the other timeline comes back through the pull."""
+        first, acked = int(entry["from"]), int(entry["acked"])
+        ops = self.ops
+        i = self._index_of(first)
+        kept, moved = ops[:i], ops[i:]
+        self._ops = kept + [{**op, "dev_seq": acked + n} for n, op in enumerate(moved, 1)]
+        self.meta["dev_seq"] = acked + len(moved)
+        self.meta["acked_dev_seq"] = acked
+
     def prune_ops(self, keep_after_ms: int) -> None:
         """Drop acknowledged ops made before ``keep_after_ms``: past the retention horizon a
         restored server cannot need them any more."""
@@ -300,6 +425,7 @@ class State:
             "records": self.data,
             "versions": self.versions,
             "search": self.search,
+            "mine": sorted(self.mine),
         }
         return _dumps(doc) + b"\n" + self.ops_bytes()
 
@@ -318,7 +444,24 @@ class State:
         state.versions = doc["versions"]
         state.search = doc["search"]
         state._ops_text = ops
+        if "mine" in doc:
+            state.mine = set(doc["mine"])
+        else:  # written before the writer side was kept: the records of its own ops
+            state.mine = {op["rec_id"] for op in state.ops}
+        state.rebuild_indexes()
         return state
+
+    def rebuild_indexes(self) -> None:
+        self.by_member.clear()
+        self.by_id_number.clear()
+        self._subtrees.clear()
+        for type_name in MEMBER_RECORDS:
+            for rec_id, doc in self.data[type_name].items():
+                if doc.get("member_id"):
+                    self.by_member.setdefault(doc["member_id"], set()).add(rec_id)
+        for rec_id, doc in self.data["member"].items():
+            if not doc.get("deleted") and doc.get("id_number"):
+                self.by_id_number.setdefault(doc["id_number"], rec_id)
 
     def upgrade(self) -> None:
         """Bring derived data written by an older version up to date, in memory; the next
@@ -327,6 +470,14 @@ class State:
             self.search = {rid: member_keys(doc) for rid, doc in self.data["member"].items()
                            if not doc.get("deleted")}
             self.meta["search_version"] = SEARCH_VERSION
+        if self.meta.get("register_version", 1) < REGISTER_VERSION:
+            # Version 2: a member's mobility is derived, no longer stored (DESIGN §2.2).
+            for doc in self.data["member"].values():
+                doc.pop("mobility", None)
+            for op in self.outbox:
+                if op["type"] == "member":
+                    op["set"].pop("mobility", None)
+            self.meta["register_version"] = REGISTER_VERSION
 
 
 def _dumps(data: Any) -> bytes:

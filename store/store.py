@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -464,10 +465,24 @@ class Store:
             out.append(Finding("error", f"{stale} 名党员的检索索引过期",
                                f"search keys of {stale} member(s) are stale"))
         seqs = [op["dev_seq"] for op in self.state.ops]
-        if seqs and (seqs != list(range(seqs[0], seqs[0] + len(seqs)))
-                     or seqs[-1] != self.state.meta["dev_seq"]):
-            out.append(Finding("error", "操作序号不连续", "op sequence has gaps"))
+        if seqs and (any(a >= b for a, b in itertools.pairwise(seqs))
+                     or seqs[-1] > self.state.meta["dev_seq"]):
+            out.append(Finding("error", "操作序号错乱", "op sequence is out of order"))
         pending = self.state.pending_count()
         out.append(Finding("ok", f"共 {count} 条记录，{pending} 个操作待同步",
                            f"{count} record(s), {pending} op(s) waiting to sync"))
         return out
+
+    # -- keys for other modules --------------------------------------------------------------
+    def derive_key(self, label: bytes) -> bytes:
+        """A 32-byte key derived from the master key, HKDF-SHA256(MK, salt=none, info=label),
+        for a purpose outside the store's own files (the backup file's MAC, store/backup.py).
+
+        Only the labels in ``crypto.EXPORTED_LABELS`` are accepted, so no caller can obtain a
+        key that seals or authenticates the store's own files.
+        """
+        if label not in crypto.EXPORTED_LABELS:
+            raise ValueError(f"no key is derived for label {label!r}")
+        if not self._master:
+            raise StoreFailed("closed")
+        return crypto.hkdf(self._master, label)

@@ -13,10 +13,11 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import Issue
-from .schema import CHOICES, Field, RecordType
+from .record import Rec
+from .schema import CHOICES, TYPES, Field, RecordType
 
 # rule id → (Chinese, English); {zh}/{en} are the field's labels, {name} its code name.
 RULES: dict[str, tuple[str, str]] = {
@@ -37,6 +38,9 @@ RULES: dict[str, tuple[str, str]] = {
               "{name} must be an amount in yuan with at most two decimals"),
     "bool": ("「{zh}」应为 是/否（yes/no）", "{name} must be yes or no"),
     "enum": ("「{zh}」的取值应为：{allowed}", "{name} must be one of: {allowed}"),
+    "org_unknown": ("「{zh}」：没有名称或编号为“{value}”的组织（liudong org list 列出本机已有的组织）",
+                    "{name}: no organization is named or numbered {value!r} (liudong org list "
+                    "shows those this store holds)"),
     "ref_missing": ("「{zh}」引用的记录不存在：{value}", "{name} refers to no existing record: {value}"),
     "ref_type": ("「{zh}」应引用{target_zh}，而 {value} 不是", "{name} must refer to a {target_en}; {value} is not one"),
     "refs_format": ("「{zh}」应为记录编号列表", "{name} must be a list of record ids"),
@@ -55,6 +59,13 @@ RULES: dict[str, tuple[str, str]] = {
     "home_org": ("「{zh}」与「所在党组织（系统外）」须填写其一",
                  "give either {name} or external_home_org"),
     "joined_too_young": ("「{zh}」早于年满 18 周岁", "{name} is before the member turned 18"),
+    "before_founding": ("「{zh}」不能早于 1921-07-01", "{name} cannot be before 1921-07-01"),
+    "before_birth": ("「{zh}」不能早于党员的出生日期 {born}",
+                     "{name} cannot be before the member's birth date {born}"),
+    "id_duplicate": ("「{zh}」已登记：{holder_zh}", "{name} is already registered: {holder_en}"),
+    "flow_overlap": ("该党员已有与此重叠的流动登记（{other_left} 至 {other_end_zh}），请先结束它或核对「{zh}」",
+                     "the member already has a flow over this time ({other_left} to "
+                     "{other_end_en}): end it first or check {name}"),
     "before": ("「{zh}」不能早于「{other_zh}」", "{name} cannot be before {other}"),
     "ended_needs": ("状态为“已结束”时须填写「{zh}」", "{name} is required once the flow has ended"),
     "reported_needs_date": ("状态为“已报到”时须填写「{zh}」", "{name} is required once reported"),
@@ -154,6 +165,33 @@ def _clean_text(f: Field, raw: Any) -> str | Issue:
     return text
 
 
+def enum_value(choices: str, raw: str) -> str | None:
+    """A choice as people type it: its value, its Chinese or English label, or the start of
+    one Chinese label that no other label shares (务工 for 务工经商); None if none fits."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    options = CHOICES[choices]
+    for v, zh, en in options:
+        if text in (v, unicodedata.normalize("NFKC", zh), en):
+            return v
+    starts = [v for v, zh, _en in options if text and unicodedata.normalize(
+        "NFKC", zh).startswith(text)]
+    return starts[0] if len(starts) == 1 else None
+
+
+def _cjk(c: str) -> bool:
+    return unicodedata.east_asian_width(c) in "WF"
+
+
+def normalize_name(text: str) -> str:
+    """A person's name as stored and searched: spaces inside a Chinese name go (王 小明 is
+    王小明); in a Latin-script name one space separates the words."""
+    words = text.split()
+    out = words[0] if words else ""
+    for word in words[1:]:
+        out += word if _cjk(out[-1]) or _cjk(word[0]) else " " + word
+    return out
+
+
 def _number(f: Field, raw: Any, integer: bool) -> int | float | Issue:
     if isinstance(raw, bool):
         return issue(f, "integer" if integer else "number")
@@ -178,6 +216,9 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
     kind = f.kind
     if kind in ("text", "longtext"):
         return _clean_text(f, raw)
+    if kind == "name":
+        text = _clean_text(f, raw)
+        return text if isinstance(text, Issue) else normalize_name(text)
     if isinstance(raw, str):
         # Chinese input methods type full-width digits and letters (１３８, Ｘ): fold them.
         raw = unicodedata.normalize("NFKC", raw)
@@ -217,15 +258,11 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
             return False
         return issue(f, "bool")
     if kind == "enum":
-        value = str(raw).strip()
-        allowed = f.choice_values()
-        if value not in allowed:
-            # Accept the Chinese label too: people type 男, 务工经商, 电话.
-            for v, zh, _en in CHOICES[f.choices or ""]:
-                if value in (zh, unicodedata.normalize("NFKC", zh)):
-                    return v
-            return issue(f, "enum", allowed=", ".join(allowed))
-        return value
+        found = enum_value(f.choices or "", str(raw))
+        if found is None:
+            return issue(f, "enum", allowed=", ".join(
+                f"{v}({zh})" for v, zh, _en in CHOICES[f.choices or ""]))
+        return found
     if kind == "ref":
         if not isinstance(raw, str):
             return issue(f, "ref_missing", value=str(raw))
@@ -271,19 +308,29 @@ def coerce(f: Field, raw: Any, today: dt.date | None = None) -> Any:
     raise AssertionError(f"unknown field kind {kind}")
 
 
-Lookup = Callable[[str], Mapping[str, Any] | None]
+class Context(Protocol):
+    """What the rules that join records read: the device's batch and the server's transaction
+    both provide it."""
+
+    def lookup(self, rec_id: str) -> Mapping[str, Any] | None:
+        """A live record (with its ``type``) or None."""
+
+    def flows_of(self, member_id: str) -> list[Rec]:
+        """The member's live flows."""
+
+    def id_number_holder(self, number: str, rec_id: str) -> tuple[str, str] | None:
+        """Another live member with this ID number, described for a message (zh, en): the
+        device names the member; the server only the organization that holds it."""
 
 
 def check_record(
     rtype: RecordType,
     record: Mapping[str, Any],
-    lookup: Lookup,
+    ctx: Context,
     today: dt.date | None = None,
+    rec_id: str | None = None,
 ) -> list[Issue]:
-    """Every rule the record (as it would be after the change) breaks.
-
-    ``lookup(rec_id)`` returns a live record or None; it resolves references.
-    """
+    """Every rule the record ``rec_id`` (as it would be after the change) breaks."""
     today = today or dt.date.today()
     issues: list[Issue] = []
     for f in rtype.fields:
@@ -294,25 +341,44 @@ def check_record(
             continue
         if f.kind in ("ref", "refs"):
             for ref_id in value if f.kind == "refs" else [value]:
-                target = lookup(ref_id)
+                target = ctx.lookup(ref_id)
                 if target is None:
                     issues.append(issue(f, "ref_missing", value=ref_id))
                 elif target.get("type") != f.ref:
-                    from .schema import TYPES
-
                     t = TYPES[f.ref or ""]
                     issues.append(issue(f, "ref_type", value=ref_id, target_zh=t.zh,
                                         target_en=t.en))
         elif f.kind == "absences":
             for item in value:
-                target = lookup(item["member_id"])
+                target = ctx.lookup(item["member_id"])
                 if target is None or target.get("type") != "member":
                     issues.append(issue(f, "ref_missing", value=item["member_id"]))
-    issues.extend(CROSS_RULES.get(rtype.name, _no_rules)(rtype, record, today))
+    issues.extend(CROSS_RULES.get(rtype.name, _no_rules)(rtype, record, today, ctx, rec_id))
+    if rtype.scope.kind == "member_record":
+        issues.extend(_after_birth(rtype, record, ctx))
     return issues
 
 
-def _no_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+def birth_of(member: Mapping[str, Any]) -> str | None:
+    """A member's birth date: as recorded, else as the ID number has it."""
+    if member.get("birth_date"):
+        return str(member["birth_date"])
+    coded = id_birth_date(member["id_number"]) if member.get("id_number") else None
+    return coded.isoformat() if coded else None
+
+
+def _after_birth(rtype: RecordType, r: Mapping[str, Any], ctx: Context) -> list[Issue]:
+    """Nothing about a member happens before the member was born."""
+    member = ctx.lookup(r.get("member_id") or "")
+    born = birth_of(member) if member is not None else None
+    if born is None:
+        return []
+    return [issue(f, "before_birth", born=born) for f in rtype.fields
+            if f.kind == "date" and f.past and r.get(f.name) and r[f.name] < born]
+
+
+def _no_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
+              rec_id: str | None) -> list[Issue]:
     return []
 
 
@@ -325,7 +391,11 @@ def _order(rtype: RecordType, r: Mapping[str, Any], first: str, later: str) -> l
     return []
 
 
-def _member_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+PARTY_FOUNDED = "1921-07-01"
+
+
+def _member_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
+                  rec_id: str | None) -> list[Issue]:
     out: list[Issue] = []
     number, born = r.get("id_number"), r.get("birth_date")
     if number:
@@ -334,11 +404,18 @@ def _member_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> li
             out.append(issue(rtype["birth_date"], "id_birth_mismatch"))
         if r.get("gender") and r["gender"] != id_gender(number):
             out.append(issue(rtype["gender"], "id_gender_mismatch"))
-        if not born and coded:
-            born = coded.isoformat()
+        holder = ctx.id_number_holder(number, rec_id or "")
+        if holder is not None:
+            out.append(issue(rtype["id_number"], "id_duplicate", holder_zh=holder[0],
+                             holder_en=holder[1]))
+    born = birth_of(r)
     if not r.get("home_org_id") and not r.get("external_home_org"):
         out.append(issue(rtype["home_org_id"], "home_org"))
     joined = r.get("joined_on")
+    if joined and joined < PARTY_FOUNDED:
+        out.append(issue(rtype["joined_on"], "before_founding"))
+    if born and r.get("lost_contact_since") and r["lost_contact_since"] < born:
+        out.append(issue(rtype["lost_contact_since"], "before_birth", born=born))
     if born and joined:
         b = dt.date.fromisoformat(born)
         try:
@@ -351,7 +428,8 @@ def _member_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> li
     return out
 
 
-def _flow_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+def _flow_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
+                rec_id: str | None) -> list[Issue]:
     out: list[Issue] = []
     out += _order(rtype, r, "left_on", "expected_until")
     out += _order(rtype, r, "left_on", "reported_on")
@@ -362,10 +440,22 @@ def _flow_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list
                 out.append(issue(rtype[name], "ended_needs"))
     if r.get("status") == "reported" and r.get("reported_on") is None:
         out.append(issue(rtype["reported_on"], "reported_needs_date"))
+    # A member is in one place at a time: flows do not overlap, and at most one is open.
+    start, end = r.get("left_on"), (r.get("ended_on") if r.get("status") == "ended" else None)
+    for other in ctx.flows_of(r.get("member_id") or ""):
+        if other.rec_id == rec_id or not start:
+            continue
+        o_start = other.fields.get("left_on") or ""
+        o_end = other.fields.get("ended_on") if other.fields.get("status") == "ended" else None
+        if (o_end is None or start < o_end) and (end is None or o_start < end):
+            out.append(issue(rtype["left_on"], "flow_overlap", other_left=o_start,
+                             other_end_zh=o_end or "今", other_end_en=o_end or "now"))
+            break
     return out
 
 
-def _transfer_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+def _transfer_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
+                    rec_id: str | None) -> list[Issue]:
     out: list[Issue] = []
     if not r.get("to_org_id") and not r.get("to_org_text"):
         out.append(issue(rtype["to_org_id"], "transfer_target"))
@@ -374,13 +464,15 @@ def _transfer_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> 
 
 
 def _span_rules(first: str, later: str) -> Callable[..., list[Issue]]:
-    def rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date) -> list[Issue]:
+    def rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
+              rec_id: str | None) -> list[Issue]:
         return _order(rtype, r, first, later)
 
     return rules
 
 
-CROSS_RULES: dict[str, Callable[[RecordType, Mapping[str, Any], dt.date], list[Issue]]] = {
+CrossRule = Callable[[RecordType, Mapping[str, Any], dt.date, Context, str | None], list[Issue]]
+CROSS_RULES: dict[str, CrossRule] = {
     "member": _member_rules,
     "flow": _flow_rules,
     "transfer": _transfer_rules,

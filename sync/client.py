@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from store import Store
+from store import Store, __version__
 
 from .errors import NotEnrolled, Offline, PinMismatch, Refused, Revoked, SyncError
 from .protocol import (
@@ -40,7 +40,7 @@ from .protocol import (
     unb64u,
 )
 
-CLIENT_VERSION = "liudong/0.2"
+CLIENT_VERSION = f"liudong/{__version__}"
 # Fit for a 2G link: 64 KB at 64 kbit/s takes 8 s, so reads get far longer than that.
 TIMEOUT = httpx.Timeout(connect=20.0, read=90.0, write=90.0, pool=20.0)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
@@ -55,6 +55,10 @@ class SyncReport:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     conflicts: int = 0  # open conflicts on this device after the sync
     reset: bool = False
+    # the store had gone back in time (restored from a copy, or a lost journal tail): the
+    # server's last op of this device, and how many of this store's ops were renumbered
+    rewound: tuple[int, int] | None = None
+    linked: int = 0  # records the county already had, which this device's now stand for
 
 
 def _default_sleep(seconds: float) -> None:
@@ -228,16 +232,22 @@ class Device:
             answer = self._post(SYNC_PATH, request, signed=True)
             report.requests += 1
             self._check(answer)
+            if isinstance(answer.get("rewound"), dict):
+                self._rewind(answer["rewound"], report)
+                continue
             before_acked = int(self.store.meta.get("acked_dev_seq", 0))
+            rejected = [self._describe(r) for r in answer["rejected"] if isinstance(r, dict)]
+            aliases = answer.get("aliases") or {}
             self.store.commit({
                 "k": "sync", "acked": answer["acked"], "applied": answer["applied"],
-                "changes": answer["changes"], "removes": answer["removes"],
-                "rejected": answer["rejected"], "cursor": answer["cursor"],
+                "aliases": aliases, "changes": answer["changes"], "removes": answer["removes"],
+                "rejected": rejected, "cursor": answer["cursor"],
                 "epoch": answer["epoch"], "synced_at": int(time.time())})
             report.sent += max(0, min(answer["acked"], before_acked + sent) - before_acked)
             report.received += len(answer["changes"])
             report.removed += len(answer["removes"])
-            report.rejected += answer["rejected"]
+            report.rejected += rejected
+            report.linked += len(aliases)
             report.reset = report.reset or bool(answer.get("reset"))
             if not answer["more"] and not self.store.state.outbox:
                 break
@@ -246,6 +256,29 @@ class Device:
         report.conflicts = sum(1 for c in self.store.live("conflict")
                                if c.get("status") == "open")
         return report
+
+    def _rewind(self, rewound: dict[str, Any], report: SyncReport) -> None:
+        """The server holds this device's ops up to ``acked`` and, from ``from`` on, other ops
+        than this store: the store went back to an older copy. Its own ops from there are
+        renumbered above the server's and sent; what the server holds of the lost timeline comes
+        back with the pull, since this copy's cursor is as old as the copy (DESIGN §3.2)."""
+        first, acked = rewound.get("from"), rewound.get("acked")
+        if not (isinstance(first, int) and isinstance(acked, int) and 1 <= first <= acked + 1
+                and acked >= int(self.store.meta.get("acked_dev_seq", 0))):
+            raise Refused("bad_answer", "服务器的回应格式有误", "the server's answer is malformed")
+        moved = max(0, int(self.store.meta["dev_seq"]) - first + 1)
+        self.store.commit({"k": "rewind", "from": first, "acked": acked})
+        report.rewound = (acked, moved)
+
+    def _describe(self, rejected: dict[str, Any]) -> dict[str, Any]:
+        """A refusal with the record it is about named as people know it (the member's name),
+        kept with it: the record itself may leave this store with the same answer."""
+        doc = self.store.get(str(rejected.get("rec_id")), include_deleted=True)
+        changes = rejected.get("set") if isinstance(rejected.get("set"), dict) else {}
+        member = doc if doc is not None and doc.get("type") == "member" else (
+            self.store.get(str((doc or changes).get("member_id")), include_deleted=True))
+        title = (member or {}).get("name") or changes.get("name")
+        return {**rejected, "title": str(title) if title else None}
 
     def _next_request(self) -> tuple[dict[str, Any], int]:
         meta = self.store.meta
@@ -259,7 +292,7 @@ class Device:
             size += cost
         request: dict[str, Any] = {"device_id": self.store.device_id, "epoch": meta.get("epoch"),
                                    "cursor": int(meta.get("cursor", 0)), "ops": batch,
-                                   "max_bytes": self.max_bytes}
+                                   "max_bytes": self.max_bytes, "head": int(meta["dev_seq"])}
         acked = int(meta.get("acked_dev_seq", 0))
         if batch and batch[0]["dev_seq"] > acked + 1:
             # The server lost ops this device no longer keeps: say so, send what is left.

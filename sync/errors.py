@@ -48,3 +48,14 @@ class PinMismatch(SyncError):
         super().__init__(f"服务器 {url} 的证书与登记时的不符（可能被冒充），已停止连接",
                          f"the certificate of {url} is not the one pinned at enrollment (it may "
                          "be an impostor); not connecting")
+
+
+class CannotListen(LiudongError):
+    """``liudong serve`` cannot open its listening socket (exit code 12)."""
+
+    exit_code = 12
+
+    def __init__(self, address: str, reason_zh: str, reason_en: str) -> None:
+        super().__init__(f"县级服务器无法在 {address} 上监听：{reason_zh}",
+                         f"the county server cannot listen on {address}: {reason_en}")
+        self.address = address

@@ -59,6 +59,16 @@ def decode_body(raw: bytes, encoding: str | None) -> Any:
     return data
 
 
+def op_digest(op: Any) -> str:
+    """What identifies one op of a device, whatever number it travels under: the server keeps it
+    to tell an op sent again from a different op under a number it has seen (a device whose
+    store went back to an older copy, DESIGN §3.2)."""
+    core = {k: op.get(k) for k in ("rec_id", "type", "set", "hlc", "deleted")}
+    core["deleted"] = bool(core["deleted"])
+    data = json.dumps(core, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 

@@ -102,15 +102,42 @@ def add_field_flags(parser: argparse.ArgumentParser, type_name: str, *, prefix: 
         if f.name in exclude or f.kind == "absences":
             continue
         text = f"{f.zh} / {f.en}"
+        metavar = METAVAR.get(f.kind, "TEXT")
         if f.choices:
             text += ": " + choices_help(f.choices)
+        if f.ref == "org":
+            metavar = "ORG" if f.kind == "ref" else "ORG,ORG"
+            text += "（名称、名称的一部分或编号 / a name, part of one, or an id）"
         group.add_argument(f.flag, dest=prefix + f.name, default=argparse.SUPPRESS,
-                           metavar=METAVAR.get(f.kind, "TEXT"), help=text,
-                           required=f.name in required)
+                           metavar=metavar, help=text, required=f.name in required)
 
 
 def fields_of(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)}
+
+
+def with_org_ids(orgs: Any, type_name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Organization flags take an id, the end of one, a name or part of a name (DESIGN §5)."""
+    from store.errors import NotFound, ValidationError
+    from store.orgs import resolve_org
+    from store.schema import TYPES
+    from store.validate import issue
+
+    orgs = list(orgs)
+    out = dict(values)
+    for f in TYPES[type_name].fields:
+        if f.ref != "org" or not out.get(f.name):
+            continue
+        keys = [out[f.name]] if f.kind == "ref" else [
+            k for k in str(out[f.name]).split(",") if k.strip()]
+        found = []
+        for key in keys:
+            try:
+                found.append(resolve_org(orgs, key))
+            except NotFound:
+                raise ValidationError([issue(f, "org_unknown", value=key)]) from None
+        out[f.name] = found[0] if f.kind == "ref" else found
+    return out
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -191,8 +218,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return code
 
 
-def member_json(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if v is not None}
+def member_json(store: Store, doc: dict[str, Any] | None) -> dict[str, Any]:
+    """A member as ``--json`` prints it, with its mobility as this store's organization sees
+    it (derived, never stored: DESIGN §2.2)."""
+    from store.register import member_mobility
+
+    assert doc is not None
+    return {**{k: v for k, v in doc.items() if v is not None},
+            "mobility": member_mobility(store, doc)}
 
 
 def cmd_member_add(args: argparse.Namespace) -> int:
@@ -200,11 +233,11 @@ def cmd_member_add(args: argparse.Namespace) -> int:
     from tui.output import print_json, t
 
     with unlock(args) as store:
-        member_id = register.add_member(store, fields_of(args, "m_"))
-        doc = store.get(member_id)
-    assert doc is not None
+        values = with_org_ids(store.live("org"), "member", fields_of(args, "m_"))
+        member_id = register.add_member(store, values)
+        doc = member_json(store, store.get(member_id))
     if args.json:
-        print_json(member_json(doc))
+        print_json(doc)
     else:
         print(t(f"已添加党员 {doc['name']}（编号 {member_id}）", f"Added member {doc['name']} (id {member_id})"))
     return 0
@@ -221,11 +254,11 @@ def cmd_member_edit(args: argparse.Namespace) -> int:
         raise CliError("没有要修改的字段", "no field to change was given")
     with unlock(args) as store:
         member = register.resolve_member(store, args.member)
-        register.edit_member(store, member["id"], values)
-        doc = store.get(member["id"])
-    assert doc is not None
+        register.edit_member(store, member["id"], with_org_ids(store.live("org"), "member",
+                                                               values))
+        doc = member_json(store, store.get(member["id"]))
     if args.json:
-        print_json(member_json(doc))
+        print_json(doc)
     else:
         print(t(f"已更新 {doc['name']}", f"Updated {doc['name']}"))
     return 0
@@ -237,14 +270,18 @@ def cmd_member_show(args: argparse.Namespace) -> int:
 
     with unlock(args) as store:
         member = register.resolve_member(store, args.member)
-        flows = sorted((f for f in store.live("flow") if f["member_id"] == member["id"]),
-                       key=lambda f: f["left_on"], reverse=True)
-        contacts = sorted((c for c in store.live("contact") if c["member_id"] == member["id"]),
+        flows = sorted(store.state.records_of(member["id"], "flow"), key=lambda f: f["left_on"],
+                       reverse=True)
+        contacts = sorted(store.state.records_of(member["id"], "contact"),
                           key=lambda c: c["on"], reverse=True)
         if args.json:
-            print_json({"member": member_json(member), "flows": flows, "contacts": contacts})
+            print_json({"member": member_json(store, member), "flows": flows,
+                        "contacts": contacts})
             return 0
+        mobility = register.member_mobility(store, member)
         print("\n".join(record_lines(member, store.get, reveal=args.reveal)))
+        if mobility != "none":
+            print(f"{t('流动状态', 'mobility')}  {show_value('member', 'mobility', mobility)}")
         for flow in flows:
             print()
             print(t("【流动登记】", "[Flow]"))
@@ -269,20 +306,21 @@ def cmd_member_list(args: argparse.Namespace) -> int:
             store.live("member"), key=lambda m: m["id"])
         if not args.all:
             docs = [m for m in docs if not m.get("archived")]
+        shown = [member_json(store, m) for m in docs]
         if args.mobility:
-            docs = [m for m in docs if m.get("mobility") == args.mobility]
-        total = len(docs)
+            shown = [m for m in shown if m["mobility"] == args.mobility]
+        total = len(shown)
         if args.limit:
-            docs = docs[:args.limit]
+            shown = shown[:args.limit]
         if args.json:
-            print_json([member_json(m) for m in docs])
+            print_json(shown)
             return 0
         rows = []
-        for m in docs:
+        for m in shown:
             home = show_value("member", "home_org_id", m.get("home_org_id"), store.get) or \
                 (m.get("external_home_org") or "")
             rows.append([m["id"][-8:], m["name"], show_value("member", "gender", m.get("gender")),
-                         m.get("phone") or "", show_value("member", "mobility", m.get("mobility")),
+                         m.get("phone") or "", show_value("member", "mobility", m["mobility"]),
                          home])
     headers = [t("编号", "id"), t("姓名", "name"), t("性别", "gender"), t("手机号", "phone"),
                t("流动", "mobility"), t("所在党组织", "home organization")]
@@ -299,7 +337,8 @@ def cmd_flow_out(args: argparse.Namespace) -> int:
 
     with unlock(args) as store:
         member = register.resolve_member(store, args.member)
-        flow_id = register.flow_out(store, member["id"], fields_of(args, "f_"))
+        values = with_org_ids(store.live("org"), "flow", fields_of(args, "f_"))
+        flow_id = register.flow_out(store, member["id"], values)
         flow = store.get(flow_id)
     if args.json:
         print_json(flow)
@@ -316,16 +355,17 @@ def cmd_flow_in(args: argparse.Namespace) -> int:
     from tui.output import print_json, t
 
     with unlock(args) as store:
+        flow_values = with_org_ids(store.live("org"), "flow", fields_of(args, "f_"))
         if args.member:
             existing = register.resolve_member(store, args.member)
-            member_id, flow_id = register.flow_in(store, existing["id"], fields_of(args, "f_"))
+            member_id, flow_id = register.flow_in(store, existing["id"], flow_values)
         else:
             values = fields_of(args, "m_")
             if "name" not in values:
                 raise CliError("请用 --name 给出流入党员的姓名，或用 --member 指定已有党员",
                                "give the arriving member's --name, or --member for one on file")
-            member_id, flow_id = register.flow_in(store, values, fields_of(args, "f_"))
-        member, flow = store.get(member_id), store.get(flow_id)
+            member_id, flow_id = register.flow_in(store, values, flow_values)
+        member, flow = member_json(store, store.get(member_id)), store.get(flow_id)
     if args.json:
         print_json({"member": member, "flow": flow})
     else:
@@ -379,6 +419,28 @@ def cmd_contact_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_list(args: argparse.Namespace) -> int:
+    """The organizations this store holds, as a tree; the store's own is marked."""
+    from store.errors import current_lang
+    from store.orgs import org_tree
+    from store.schema import choice_label
+    from tui.output import print_json
+
+    with unlock(args) as store:
+        own = store.meta.get("own_org_id")
+        tree = org_tree(store.live("org"))
+    if args.json:
+        print_json([{"id": o["id"], "name": o["name"], "kind": o["kind"],
+                     "parent_id": o.get("parent_id"), "depth": d, "own": o["id"] == own}
+                    for d, o in tree])
+        return 0
+    for depth, o in tree:
+        kind = choice_label("org_kind", o["kind"], current_lang())
+        mark = " *" if o["id"] == own else ""
+        print(f"{'  ' * depth}{o['name']}（{kind}）{mark}  …{o['id'][-8:]}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tui.demo import run_demo
 
@@ -396,10 +458,29 @@ def cmd_interface(args: argparse.Namespace) -> int:
 
 # -- the parser --------------------------------------------------------------------------------
 
+def choice_of(choices: str) -> Callable[[str], str]:
+    """An argparse type for a choice list of the schema: the value or its label."""
+    from store.validate import enum_value
+
+    def parse(raw: str) -> str:
+        found = enum_value(choices, raw)
+        if found is None:
+            from tui.output import choices_help
+
+            raise argparse.ArgumentTypeError(choices_help(choices))
+        return found
+
+    return parse
+
+
 def build_parser() -> Parser:
+    from store import __version__
     from store.schema import CHOICES
+    from tui.output import choices_help
 
     p = Parser(prog="liudong", description="流动党员管理 / register of mobile party members")
+    p.add_argument("--version", action="version", version=f"liudong {__version__}",
+                   help="显示版本并退出 / show the version and exit")
     p.add_argument("--store", metavar="DIR", help="存储目录（默认 LIUDONG_STORE 或用户数据目录）/ "
                    "store directory (default LIUDONG_STORE or the platform data dir)")
     p.add_argument("--lang", choices=["zh", "en"], help="界面语言 / language")
@@ -428,11 +509,15 @@ def build_parser() -> Parser:
     command(sub, "demo", cmd_demo, "演示 / run the demo").add_argument(
         "--members", type=int, default=200, help="演示党员人数 / demo members")
 
+    org = sub.add_parser("org", help="组织 / organizations").add_subparsers(
+        dest="org_command", metavar="ACTION", parser_class=Parser, required=True)
+    command(org, "list", cmd_org_list, "本机已有的组织（* 为本组织）/ organizations this store "
+            "holds (* marks its own)", True)
+
     member = sub.add_parser("member", help="党员 / members").add_subparsers(
         dest="member_command", metavar="ACTION", parser_class=Parser, required=True)
     sp = command(member, "add", cmd_member_add, "添加党员 / add a member", True)
-    add_field_flags(sp, "member", prefix="m_", exclude=("mobility", "archived"),
-                    required=("name",))
+    add_field_flags(sp, "member", prefix="m_", exclude=("archived",), required=("name",))
     sp = command(member, "edit", cmd_member_edit, "修改党员信息 / change a member", True)
     sp.add_argument("member", metavar="MEMBER", help="编号、编号末位或姓名 / id, end of id or name")
     add_field_flags(sp, "member", prefix="m_")
@@ -444,7 +529,9 @@ def build_parser() -> Parser:
     sp = command(member, "list", cmd_member_list, "列出或检索党员 / list or search members", True)
     sp.add_argument("--search", metavar="TEXT",
                     help="姓名、拼音、首字母、手机号或身份证号末几位 / name, pinyin, initials, phone, ID suffix")
-    sp.add_argument("--mobility", choices=[c[0] for c in CHOICES["mobility"]])
+    sp.add_argument("--mobility", type=choice_of("mobility"), metavar="MOBILITY",
+                    help="流动状态（由流动登记得出）/ mobility, derived from the open flow: "
+                         + choices_help("mobility"))
     sp.add_argument("--all", action="store_true", help="含已归档 / include archived")
     sp.add_argument("--limit", type=int, metavar="N")
 
@@ -458,7 +545,7 @@ def build_parser() -> Parser:
     sp = command(flow, "in", cmd_flow_in, "登记流入 / register an inflow", True)
     sp.add_argument("--member", metavar="MEMBER", help="已在册党员 / a member already on file")
     add_field_flags(sp, "member", prefix="m_",
-                    exclude=("home_org_id", "mobility", "archived", "lost_contact_since"))
+                    exclude=("home_org_id", "archived", "lost_contact_since"))
     add_field_flags(sp, "flow", prefix="f_",
                     exclude=("member_id", "status", "ended_on", "end_reason", "home_org_id"),
                     required=("left_on", "reason"))
@@ -468,21 +555,26 @@ def build_parser() -> Parser:
     sp = command(flow, "end", cmd_flow_end, "结束流动登记 / close a flow")
     sp.add_argument("flow", metavar="MEMBER|FLOW")
     sp.add_argument("--on", required=True, metavar="YYYY-MM-DD", help="结束日期 / date")
-    sp.add_argument("--reason", required=True, choices=[c[0] for c in CHOICES["end_reason"]])
+    sp.add_argument("--reason", required=True, metavar="REASON",
+                    help="结束原因 / end reason: " + choices_help("end_reason"))
 
     contact = sub.add_parser("contact", help="联系记录 / contacts").add_subparsers(
         dest="contact_command", metavar="ACTION", parser_class=Parser, required=True)
     sp = command(contact, "log", cmd_contact_log, "记录一次联系 / log a contact", True)
     sp.add_argument("member", metavar="MEMBER")
     sp.add_argument("--on", required=True, metavar="YYYY-MM-DD")
-    sp.add_argument("--channel", required=True, help="phone|wechat|visit|letter|other")
-    sp.add_argument("--reached", required=True, metavar="yes|no")
+    sp.add_argument("--channel", required=True, metavar="CHANNEL",
+                    help="方式 / channel: " + choices_help("channel"))
+    sp.add_argument("--reached", required=True, metavar="yes|no", help="是否联系上 / 是|否")
     sp.add_argument("--note", metavar="TEXT")
     sp.add_argument("--by", metavar="NAME", help="联系人 / who made the contact")
 
     from tui.cli_sync import add_commands
 
     add_commands(sub, command, Parser)
+    from tui.cli_backup import add_commands as add_backup_commands
+
+    add_backup_commands(sub, command)
     return p
 
 

@@ -28,39 +28,96 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import errno
+    import socket
+
     import uvicorn
 
+    from sync.errors import CannotListen
     from sync.server.app import create_app, tune_threads
     from tui.output import t
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise CliError("--tls-cert 与 --tls-key 须同时给出", "give both --tls-cert and --tls-key")
-    engine = _engine(args)
-    tune_threads()
-    scheme = "https" if args.tls_cert else "http"
-    print(t(f"县级服务器已启动：{scheme}://{args.host}:{args.port}（数据库：{engine.url!r}）",
-            f"County server at {scheme}://{args.host}:{args.port} (database {engine.url!r})"),
-          flush=True)
-    uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="warning",
-                ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, server_header=False,
-                date_header=False, timeout_keep_alive=30)
+    if not 0 <= args.port <= 65535:
+        raise CliError("--port 应在 0 到 65535 之间", "--port must be between 0 and 65535")
+    # The listening sockets are bound here, before anything else, and handed to uvicorn: a taken
+    # port is reported in one line with its own exit code, and nothing can take the port between
+    # this check and the server starting. Like asyncio's create_server, every address the host
+    # resolves to gets a socket (IPv6 ones IPv6-only), with SO_REUSEADDR on POSIX only.
+    host = args.host
+    where = f"[{host}]:{args.port}" if ":" in host else f"{host}:{args.port}"
+    denied = ("没有权限（1024 以下的端口通常需要管理员权限）",
+              "not permitted (ports below 1024 usually need administrator rights)")
+    reasons = {
+        errno.EADDRINUSE: ("端口已被占用（另一个程序正在使用它；换一个 --port，或先停止那个程序）",
+                           "the port is in use (another program holds it: choose another "
+                           "--port, or stop that program)"),
+        errno.EACCES: denied, errno.EPERM: denied,
+        errno.EADDRNOTAVAIL: ("本机没有这个地址（检查 --host）",
+                              "this computer has no such address (check --host)"),
+    }
+    sockets: list[socket.socket] = []
+    try:
+        try:
+            found = socket.getaddrinfo(host or None, args.port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            raise CannotListen(where, f"无法解析主机名（{exc.strerror}）",
+                               f"unknown host ({exc.strerror})") from None
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(2048)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        zh, en = reasons.get(exc.errno or 0, (exc.strerror or str(exc), exc.strerror or str(exc)))
+        raise CannotListen(where, zh, en) from None
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+
+    try:
+        engine = _engine(args)
+        tune_threads()
+        scheme = "https" if args.tls_cert else "http"
+        port = sockets[0].getsockname()[1]
+        url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+        print(t(f"县级服务器已启动：{url}（数据库：{engine.url!r}）",
+                f"County server at {url} (database {engine.url!r})"), flush=True)
+        config = uvicorn.Config(create_app(engine), log_level="warning",
+                                ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                                server_header=False, date_header=False, timeout_keep_alive=30)
+        server = uvicorn.Server(config)
+        try:
+            server.run(sockets=sockets)
+        except KeyboardInterrupt:  # Ctrl-C stops the server: as with uvicorn.run, not an error
+            pass
+        except SystemExit:  # uvicorn's failed startup exits 3, which is our "wrong passphrase"
+            if server.started:
+                raise
+    finally:
+        for sock in sockets:
+            sock.close()
+    if not server.started:
+        raise CliError("县级服务器未能启动（见上方日志）",
+                       "the county server did not start (see the log above)", code=1)
     return 0
 
 
 def _org_id(engine: Any, key: str) -> str:
-    """An organization by id or by its exact name."""
-    from store.errors import Ambiguous, NotFound
+    """An organization by id, the end of one, its name or a part of it (store/orgs.py)."""
+    from store.orgs import resolve_org
     from sync.server.admin import list_orgs
 
-    orgs = list_orgs(engine)
-    if any(o["id"] == key for o in orgs):
-        return key
-    named = [o for o in orgs if o["name"] == key]
-    if len(named) == 1:
-        return str(named[0]["id"])
-    if named:
-        raise Ambiguous(key, [f"{o['name']}({o['id']})" for o in named])
-    raise NotFound("组织", "organization", key)
+    return resolve_org(list_orgs(engine), key)
 
 
 def cmd_admin_org_add(args: argparse.Namespace) -> int:
@@ -236,6 +293,20 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_REFUSED_WRITES = 11  # in sync, but the server refused some of this laptop's writes
+
+
+def _refusal_line(r: dict[str, Any]) -> str:
+    """One refused write as people read it: the member's name, then why (the message names the
+    field by its label)."""
+    from store.schema import TYPES
+    from tui.output import t
+
+    rtype = TYPES.get(str(r.get("type")))
+    what = r.get("title") or (t(rtype.zh, rtype.en) if rtype else r.get("rec_id"))
+    return f"{what}：{t(r['zh'], r['en'])}"
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from sync.client import Device
     from tui.output import print_json, t
@@ -246,7 +317,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(rejected)
             for r in rejected if not args.json else []:
-                print(f"#{r['dev_seq']} {r.get('type')} {r.get('rec_id')}: {t(r['zh'], r['en'])}")
+                print(_refusal_line(r))
             return 0
         device = Device(store)
         try:
@@ -254,23 +325,42 @@ def cmd_sync(args: argparse.Namespace) -> int:
         finally:
             device.close()
         pending = store.state.pending_count()
+    code = EXIT_REFUSED_WRITES if report.rejected else 0
     if args.json:
         print_json({"requests": report.requests, "sent": report.sent,
                     "received": report.received, "removed": report.removed,
                     "rejected": report.rejected, "conflicts": report.conflicts,
-                    "pending": pending})
-        return 0
+                    "pending": pending, "linked": report.linked,
+                    "rewound": list(report.rewound) if report.rewound else None})
+        return code
+    if report.rewound:
+        acked, moved = report.rewound
+        print(t(f"注意：本机存储曾退回到较早的副本（或日志末尾丢失）。县级服务器已有本机到第 {acked} 号的操作；"
+                f"本机未发送的 {moved} 个操作已重新编号并发送，服务器上本机此前的记录已取回，没有丢失。",
+                f"Note: this store had gone back to an older copy (or lost the end of its "
+                f"journal). The county server holds this laptop's ops up to #{acked}; the "
+                f"{moved} op(s) not sent yet were renumbered and sent, and what this laptop had "
+                "sent before came back from the server: nothing was lost."), file=sys.stderr)
     print(t(f"已同步：发送 {report.sent} 个操作，收到 {report.received} 条更新，"
             f"移出 {report.removed} 条（{report.requests} 次往返）",
             f"In sync: sent {report.sent} op(s), received {report.received} update(s), "
             f"removed {report.removed} ({report.requests} round trip(s))"))
-    for r in report.rejected:
-        print(t(f"  被拒绝：{r.get('type')} {r.get('rec_id')}：{r['zh']}",
-                f"  refused: {r.get('type')} {r.get('rec_id')}: {r['en']}"), file=sys.stderr)
+    if report.linked:
+        print(t(f"  {report.linked} 条登记与县里已有的记录合并（同一人只保留一条记录）",
+                f"  {report.linked} record(s) linked to ones the county already had "
+                "(one person, one record)"))
     if report.conflicts:
         print(t(f"  有 {report.conflicts} 个冲突待处理：liudong conflict list",
                 f"  {report.conflicts} conflict(s) to resolve: liudong conflict list"))
-    return 0
+    if report.rejected:
+        print(t(f"县级服务器拒绝了 {len(report.rejected)} 项修改（未保存在县里）：",
+                f"The county server refused {len(report.rejected)} change(s) (not kept there):"),
+              file=sys.stderr)
+        for r in report.rejected:
+            print("  " + _refusal_line(r), file=sys.stderr)
+        print(t("  全部列表：liudong sync --rejected", "  the full list: liudong sync --rejected"),
+              file=sys.stderr)
+    return code
 
 
 def cmd_conflict_list(args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def build_demo(store: Store, members: int = 200, seed: int = 2026,
                 "education": rng.choice(["junior", "senior", "college", "bachelor"]),
                 "standing": "full", "joined_on": max(joined, born.replace(year=born.year + 18)
                                                      ).isoformat(),
-                "home_org_id": store.meta["own_org_id"], "mobility": "none",
+                "home_org_id": store.meta["own_org_id"],
             }
             member_id = b.put("member", values)
             ids.append(member_id)
@@ -248,11 +248,12 @@ def _county_tour(path: Path, today: dt.date) -> int:
         left = (today - dt.timedelta(days=7)).isoformat()
         _tour_step("城关村登记单丽流出到东关村 / an outflow to the other branch", [
             "--store", str(path), "flow", "out", member["id"], "--left-on", left, "--reason",
-            "work", "--host-org-id", branch_b])
+            "work", "--host-org-id", "东关村"])
         _tour_step("城关村同步 / the home branch syncs", ["--store", str(path), "sync"])
         _tour_step("东关村同步：单丽出现在流入地 / the host branch syncs",
                    ["--store", str(other), "sync"])
-        _tour_step("东关村的党员名单 / the host's list", ["--store", str(other), "member", "list"])
+        _tour_step("东关村看到的是流入党员 / at the host the member shows as inflow",
+                   ["--store", str(other), "member", "list", "--mobility", "流入"])
         _tour_step("东关村记录报到并同步 / the host records the report-in", [
             "--store", str(other), "flow", "report", "shanli", "--on", today.isoformat()])
         _tour_step("", ["--store", str(other), "sync"])

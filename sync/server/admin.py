@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from store.errors import LiudongError
 from store.ids import is_ulid
+from store.orgs import org_tree
 
 from ..protocol import cert_fingerprint, enroll_proof, make_code, token_digest, unb64u
 from . import db
@@ -46,20 +47,8 @@ def edit_org(engine: Engine, org_id: str, fields: dict[str, Any]) -> None:
 def list_orgs(engine: Engine) -> list[dict[str, Any]]:
     """Organizations in tree order, each with its depth."""
     with db.read(engine) as conn:
-        orgs = {r.rec_id: {"id": r.rec_id, **r.fields} for r in live_records(conn, "org")}
-    children: dict[str | None, list[str]] = {}
-    for org in orgs.values():
-        parent = org.get("parent_id") if org.get("parent_id") in orgs else None
-        children.setdefault(parent, []).append(org["id"])
-    out: list[dict[str, Any]] = []
-
-    def walk(parent: str | None, depth: int) -> None:
-        for org_id in sorted(children.get(parent, []), key=lambda i: orgs[i]["name"]):
-            out.append({**orgs[org_id], "depth": depth})
-            walk(org_id, depth + 1)
-
-    walk(None, 0)
-    return out
+        orgs = [{"id": r.rec_id, **r.fields} for r in live_records(conn, "org")]
+    return [{**org, "depth": depth} for depth, org in org_tree(orgs)]
 
 
 def send_task(engine: Engine, fields: dict[str, Any]) -> str:
@@ -203,11 +192,12 @@ def stats(engine: Engine) -> list[dict[str, Any]]:
         if m.fields.get("archived"):
             continue
         add(m.fields.get("home_org_id"), "members")
-        if m.fields.get("mobility") == "outflow":
-            add(m.fields.get("home_org_id"), "outflow")
         if m.fields.get("lost_contact_since"):
             add(m.fields.get("home_org_id"), "lost_contact")
+    # Mobility is derived from the open flow (DESIGN §2.2): outflow where it left from,
+    # inflow (hosted) where it is hosted.
     for f in flows:
+        add(f.fields.get("home_org_id"), "outflow")
         if f.fields.get("host_org_id"):
             add(f.fields["host_org_id"], "hosted")
         if f.fields.get("status") == "pending_report":

@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from store import __version__
+
 from ..protocol import (
     AUTH_HEADER,
     ENROLL_PATH,
@@ -28,7 +30,7 @@ from . import admin, db
 from .county import Refused
 from .requests import handle_sync
 
-VERSION = "0.2.0"
+VERSION = __version__
 
 
 class Op(BaseModel):
@@ -53,6 +55,7 @@ class SyncRequest(BaseModel):
     ops: list[Op] = []
     max_bytes: int = Field(262144, ge=1024)
     resend_from: int | None = None
+    head: int | None = Field(None, ge=0, description="the device's last dev_seq")
 
 
 class WireRecord(BaseModel):
@@ -70,9 +73,17 @@ class Rejected(BaseModel):
     rec_id: str | None
     type: str | None
     reason: str
+    field: str | None = Field(None, description="the field that caused the refusal")
     zh: str
     en: str
     set: dict[str, Any] | None
+
+
+class Rewound(BaseModel):
+    """The device went back in time: its ops from ``from`` differ from those applied."""
+
+    from_: int = Field(alias="from")
+    acked: int
 
 
 class SyncResponse(BaseModel):
@@ -87,6 +98,9 @@ class SyncResponse(BaseModel):
     more: bool
     need_from: int | None = None
     reset: bool | None = None
+    rewound: Rewound | None = None
+    aliases: dict[str, str] | None = Field(
+        None, description="ids the device made → the county's records they stand for")
 
 
 class EnrollRequest(BaseModel):
@@ -233,9 +247,9 @@ def _org_chain(engine: Engine, org_id: str) -> list[dict[str, Any]]:
     """The device's organization and those above it, so a device can use them at once."""
     from sqlalchemy import select
 
-    from .county import _rec, wire
+    from .tx import rec_of
 
     with db.read(engine) as conn:
         ancestors = select(db.org_closure.c.ancestor_id).where(db.org_closure.c.org_id == org_id)
         rows = conn.execute(select(db.records).where(db.records.c.rec_id.in_(ancestors))).all()
-    return [wire(_rec(r)) for r in rows]
+    return [rec_of(r).wire() for r in rows]

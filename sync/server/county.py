@@ -4,36 +4,42 @@ and the writes the county admin makes.
 A sync request, inside one serialized write transaction:
 1. ops already applied (by ``(device_id, dev_seq)``) are skipped, so a resent request changes
    nothing; a gap stops the batch until the device resends from where the server is;
-2. each op is authorized against the record's scope and field ownership (``scope.py``) and
-   validated against the schema; a refused op is answered in ``rejected`` and never blocks the
-   queue;
-3. each field whose ``base`` version is stale becomes a **conflict**: both values are kept in a
+2. ids a device made for records the county already had (``aliases``) are mapped to the
+   county's; a host registering the arrival of a member the county holds is linked to that
+   member instead of making a second one (``_link_arrival``);
+3. each op is authorized against the record before and after it by the rules the schema
+   declares (``store/scope.py``) and validated against the schema (``store/validate.py``) —
+   the same code the device ran when the edit was typed; a refused op is answered in
+   ``rejected`` and never blocks the queue;
+4. each field whose ``base`` version is stale becomes a **conflict**: both values are kept in a
    conflict record, the later HLC is shown for now, and both sides see it;
-4. every change gets the next ``server_seq``; records whose scope changed are re-stamped, so
+5. every change gets the next ``server_seq``; records whose scope changed are re-stamped, so
    they reach devices that now see them, and their old anchors are logged so devices that no
    longer see them get a ``remove``;
-5. the changes in the device's scope after its cursor are returned, up to ``max_bytes``.
+6. the changes in the device's scope after its cursor are returned, up to ``max_bytes``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select
 
 from store.errors import Issue, ValidationError
 from store.ids import Hlc, is_ulid, new_ulid
+from store.record import Rec
 from store.schema import TYPES
+from store.scope import REASONS, Refusal, anchors, refusal, refusal_text, sees
 from store.validate import check_record, coerce, issue
 
+from ..protocol import op_digest
 from . import db
-from .db import anchors, counter, org_closure, records, scope_log
-from .scope import Rec, anchors_of, parent_of, refusal
+from .db import org_closure, records
+from .tx import Tx, dumps, rec_of
 
 ADMIN_DEVICE = "admin"
-PULL_CHUNK = 400
 
 
 class Refused(Exception):
@@ -47,183 +53,53 @@ class Refused(Exception):
         return {"error": self.code, "zh": self.zh, "en": self.en, **self.extra}
 
 
-# The statements of a sync request, built once: building a statement costs more than running
-# it on SQLite (about 80 µs of Python each), and a sync makes about fifteen.
-# The head, locked: on PostgreSQL this row lock is what serializes writers (db.py); SQLite has
-# no FOR UPDATE and is serialized by db.write.
-_HEAD = select(counter.c.seq, select(db.meta.c.value).where(db.meta.c.key == "epoch")
-               .scalar_subquery().label("epoch")).where(counter.c.id == 1).with_for_update(
-    of=counter)
-_SET_HEAD = update(counter).where(counter.c.id == 1)
-_LOAD = select(records).where(records.c.rec_id == bindparam("rec_id"))
-_FLOWS = select(records.c.rec_id).where(records.c.parent_id == bindparam("parent_id"),
-                                        records.c.type == "flow")
-_CHILDREN = select(records.c.rec_id).where(records.c.parent_id == bindparam("parent_id"))
-_ANCHORS = select(anchors.c.org_id).where(anchors.c.rec_id == bindparam("rec_id"))
-_SUBTREE = select(org_closure.c.org_id).where(org_closure.c.ancestor_id == bindparam("org_id"))
-_INSERT_RECORD = insert(records)
-_UPDATE_RECORD = update(records).where(records.c.rec_id == bindparam("where_rec_id"))
-_INSERT_OP = insert(db.ops)
+@dataclass(frozen=True)
+class Rejection:
+    """Why one op was not applied, in the words the device shows (the same as its own)."""
+
+    code: str
+    zh: str
+    en: str
+    field: str | None = None
+
+    @classmethod
+    def of(cls, type_name: str, refused: Refusal) -> Rejection:
+        zh, en = refusal_text(type_name, refused)
+        return cls(refused.code, zh, en, refused.field)
+
+    @classmethod
+    def invalid(cls, found: Issue) -> Rejection:
+        code = "duplicate" if found.rule == "id_duplicate" else "invalid"
+        return cls(code, found.zh, found.en, found.field)
+
+    @classmethod
+    def plain(cls, code: str) -> Rejection:
+        zh, en = REASONS[code]
+        return cls(code, zh, en)
+
+    def audit(self) -> str:
+        return f"{self.code}:{self.en}" if self.field or self.code == "invalid" else self.code
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-class Tx:
-    """One write transaction: the counter, a cache of records, and the writes to make."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        head = conn.execute(_HEAD).one()
-        self.seq = int(head.seq)
-        self.start_seq = self.seq
-        self.epoch: str = head.epoch
-        self._cache: dict[str, Rec | None] = {}
-        self._new: set[str] = set()
-        self._dirty: set[str] = set()
-        self._subtrees: dict[str, set[str]] = {}
-        self._anchors: dict[str, set[str]] = {}
-        self.first_seq: dict[str, int] = {}  # a record's seq before this transaction
-        self._open_flows: dict[str, list[str]] = {}
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-    # -- records ---------------------------------------------------------------------------
-    def load(self, rec_id: str) -> Rec | None:
-        if rec_id not in self._cache:
-            row = self.conn.execute(_LOAD, {"rec_id": rec_id}).first()
-            self._cache[rec_id] = _rec(row) if row is not None else None
-            self.first_seq[rec_id] = row.seq if row is not None else 0
-        return self._cache[rec_id]
-
-    def lookup(self, rec_id: str) -> dict[str, Any] | None:
-        """A live record as validation sees it (``check_record``'s lookup)."""
-        rec = self.load(rec_id)
-        if rec is None or rec.deleted:
-            return None
-        return {"id": rec.rec_id, "type": rec.type, **rec.fields}
-
-    def open_flows(self, member_id: str) -> list[Rec]:
-        if member_id not in self._open_flows:
-            # asked three times per member op (sides, its anchors, the member's): once here
-            rows = list(self.conn.execute(_FLOWS, {"parent_id": member_id}).scalars())
-            rows += [i for i in self._cache_children(member_id) if i not in rows]
-            self._open_flows[member_id] = rows
-        rows = self._open_flows[member_id]
-        flows = [self.load(r) for r in rows]
-        return [f for f in flows if f is not None and f.type == "flow" and not f.deleted
-                and f.fields.get("status") != "ended" and f.fields.get("member_id") == member_id]
-
-    def _cache_children(self, parent_id: str) -> list[str]:
-        return [r.rec_id for r in self._cache.values()
-                if r is not None and r.parent_id == parent_id]
-
-    def children(self, parent_id: str) -> list[Rec]:
-        ids = list(self.conn.execute(_CHILDREN, {"parent_id": parent_id}).scalars())
-        ids += [i for i in self._cache_children(parent_id) if i not in ids]
-        out = [self.load(i) for i in ids]
-        return [r for r in out if r is not None and r.parent_id == parent_id]
-
-    def put(self, rec: Rec, new: bool) -> None:
-        self._cache[rec.rec_id] = rec
-        (self._new if new else self._dirty).add(rec.rec_id)
-        known = self._open_flows.get(rec.parent_id or "")
-        if rec.type == "flow" and known is not None and rec.rec_id not in known:
-            known.append(rec.rec_id)
-
-    def stored_anchors(self, rec_id: str) -> set[str]:
-        if rec_id not in self._anchors:
-            self._anchors[rec_id] = set() if rec_id in self._new else set(
-                self.conn.execute(_ANCHORS, {"rec_id": rec_id}).scalars())
-        return self._anchors[rec_id]
-
-    def set_anchors(self, rec: Rec, wanted: set[str]) -> bool:
-        """Record ``rec``'s anchors; on a change, re-stamp it (so devices that now see it get
-        it) and log the anchors it lost (so devices that no longer see it drop it)."""
-        current = set(self.stored_anchors(rec.rec_id))
-        if current == wanted:
-            return False
-        self._anchors[rec.rec_id] = set(wanted)
-        if rec.rec_id not in self._new and rec.seq <= self.start_seq:
-            rec.seq = self.next_seq()
-            self.put(rec, new=False)
-        lost = current - wanted
-        if lost:
-            self.conn.execute(delete(anchors).where(anchors.c.rec_id == rec.rec_id,
-                                                    anchors.c.org_id.in_(lost)))
-            self.conn.execute(insert(scope_log), [
-                {"seq": rec.seq, "rec_id": rec.rec_id, "org_id": o} for o in sorted(lost)])
-        gained = wanted - current
-        if gained:
-            self.conn.execute(insert(anchors), [
-                {"rec_id": rec.rec_id, "org_id": o} for o in sorted(gained)])
-        return True
-
-    def subtree(self, org_id: str) -> set[str]:
-        if org_id not in self._subtrees:
-            self._subtrees[org_id] = set(self.conn.execute(_SUBTREE, {"org_id": org_id})
-                                         .scalars())
-        return self._subtrees[org_id]
-
-    def flush(self) -> None:
-        """Write the changed records and the counter."""
-        for rec_id in self._new:
-            rec = self._cache[rec_id]
-            assert rec is not None
-            self.conn.execute(_INSERT_RECORD, _row(rec))
-        for rec_id in self._dirty - self._new:
-            rec = self._cache[rec_id]
-            assert rec is not None
-            self.conn.execute(_UPDATE_RECORD, {**_row(rec), "where_rec_id": rec_id})
-        self._new.clear()
-        self._dirty.clear()
-        if self.seq != self.start_seq:
-            self.conn.execute(_SET_HEAD, {"seq": self.seq})
-
-
-def _rec(row: Any) -> Rec:
-    return Rec(row.rec_id, row.type, json.loads(row.data), json.loads(row.versions),
-               json.loads(row.hlcs), row.created_at, row.updated_at, bool(row.deleted), row.seq,
-               row.last_device, row.writer_org_id, row.parent_id, row.county_id)
-
-
-def _row(rec: Rec) -> dict[str, Any]:
-    return {"rec_id": rec.rec_id, "type": rec.type, "county_id": rec.county_id,
-            "parent_id": rec.parent_id, "data": _dumps(rec.fields),
-            "versions": _dumps(rec.versions), "hlcs": _dumps(rec.hlcs),
-            "created_at": rec.created_at, "updated_at": rec.updated_at,
-            "deleted": rec.deleted, "seq": rec.seq, "last_device": rec.last_device,
-            "writer_org_id": rec.writer_org_id}
-
-
-def wire(rec: Rec) -> dict[str, Any]:
-    """A record as a device receives it; ``v`` is one number when every field has the same
-    version (most records), which keeps an initial sync small."""
-    versions = {k: v for k, v in rec.versions.items() if k in rec.fields}
-    distinct = set(versions.values())
-    out: dict[str, Any] = {"id": rec.rec_id, "t": rec.type, "f": rec.fields,
-                           "v": distinct.pop() if len(distinct) == 1 and len(versions) ==
-                           len(rec.fields) else versions, "c": rec.created_at}
-    if rec.updated_at != rec.created_at:
-        out["u"] = rec.updated_at
-    if rec.deleted:
-        out["d"] = 1
-    return out
+def parent_of(rec: Rec) -> str | None:
+    """The record this one hangs off: its member, the subject of a conflict, a reply's task."""
+    kind = TYPES[rec.type].scope.kind
+    name = {"member_record": "member_id", "subject": "subject_id", "reply": "task_id"}.get(kind)
+    return rec.fields.get(name) if name else None
 
 
 # -- applying one op ---------------------------------------------------------------------------
 
+@dataclass
 class Outcome:
-    def __init__(self) -> None:
-        self.applied: list[list[int]] = []
-        self.rejected: list[dict[str, Any]] = []
-        self.conflicts: list[str] = []
-        # rec_id → (its seq before this request, the seq of this device's last write to it)
-        self.own_writes: dict[str, tuple[int, int]] = {}
-        self.unclean: set[str] = set()  # records the device must receive back
+    applied: list[list[int]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    # rec_id → (its seq before this request, the seq of this device's last write to it)
+    own_writes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    unclean: set[str] = field(default_factory=set)  # records the device must receive back
+    # (dev_seq, the device's id, the county's): records linked to one the county had
+    linked: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _shape_ok(op: Any) -> bool:
@@ -237,21 +113,69 @@ def _shape_ok(op: Any) -> bool:
             and all(k in TYPES[op["type"]].by_name for k in op["set"]))
 
 
+def _unalias(tx: Tx, op: dict[str, Any]) -> dict[str, Any]:
+    """The op with the ids of records the county linked (its own record, and references to
+    members and flows) replaced by the county's ids."""
+    def mapped(rec_id: Any) -> Any:
+        if not isinstance(rec_id, str):
+            return rec_id
+        found = tx.alias(rec_id)
+        return found.new_id if found is not None else rec_id
+
+    rtype = TYPES[op["type"]]
+    changes = {}
+    for name, value in op["set"].items():
+        f = rtype[name]
+        if f.kind == "ref" and f.ref in ("member", "flow"):
+            value = mapped(value)
+        elif f.kind == "refs" and f.ref == "member" and isinstance(value, list):
+            value = [mapped(v) for v in value]
+        elif f.kind == "absences" and isinstance(value, list):
+            value = [{**a, "member_id": mapped(a.get("member_id"))} if isinstance(a, dict)
+                     else a for a in value]
+        changes[name] = value
+    return {**op, "rec_id": mapped(op["rec_id"]), "set": changes}
+
+
 def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
-             outcome: Outcome, today: dt.date) -> tuple[str, str | None, int | None]:
-    """Apply one op; returns (outcome, reason, seq). ``device_org`` None: the county admin."""
+             outcome: Outcome, today: dt.date,
+             ) -> tuple[str, Rejection | None, int | None]:
+    """Apply one op; returns (outcome, why it was refused, seq). ``device_org`` None: the county
+    admin, or the server itself finishing what a device's op started."""
     if not _shape_ok(op):
-        return "rejected", "malformed", None
+        return "rejected", Rejection.plain("malformed"), None
+    sent_member = op["set"].get("member_id")
+    op = _unalias(tx, op)
     rtype = TYPES[op["type"]]
     before = tx.load(op["rec_id"])
     if before is not None and before.type != op["type"]:
-        return "rejected", "type_mismatch", None
+        return "rejected", Rejection.plain("type_mismatch"), None
     values = {}
     for name, raw in op["set"].items():
         value = coerce(rtype[name], raw, today)
         if isinstance(value, Issue):
-            return "rejected", f"invalid:{value.en}", None
+            return "rejected", Rejection.invalid(value), None
         values[name] = value
+    arrival = False
+    if device_org is not None and before is None and not op.get("deleted"):
+        if op["type"] == "member" and values.get("id_number") and not values.get("home_org_id"):
+            holder = tx.member_with_id_number(values["id_number"])
+            if holder is not None:
+                # The host registers the arrival of a member the county already holds: its
+                # new record stands for that member from now on (one person, one record).
+                tx.add_alias(op["rec_id"], holder.rec_id, device_id, op["dev_seq"])
+                outcome.linked.append((op["dev_seq"], op["rec_id"], holder.rec_id))
+                return "linked", None, None
+        if op["type"] == "flow":
+            link = tx.alias(sent_member) if isinstance(sent_member, str) else None
+            arrival = link is not None and link.device_id == device_id
+            member = tx.load(values.get("member_id") or "")
+            if arrival and member is not None:
+                merged = _link_arrival(tx, op, values, member, device_id, device_org, outcome,
+                                       today)
+                if merged is not None:
+                    return merged
+                values["home_org_id"] = member.fields.get("home_org_id")
     after = Rec(op["rec_id"], op["type"], dict(before.fields) if before else {},
                 dict(before.versions) if before else {}, dict(before.hlcs) if before else {},
                 before.created_at if before else op["hlc"],
@@ -259,24 +183,33 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
                 before.deleted if before else False, before.seq if before else 0,
                 writer_org_id=before.writer_org_id if before else device_org,
                 parent_id=before.parent_id if before else None,
-                county_id=before.county_id if before else None)
+                county_id=before.county_id if before else tx.county_id)
+    if device_org is not None and before is not None:
+        _keep_unseen_people(tx, before, values, tx.subtree(device_org))
     for name, value in values.items():
         if value is None:
             after.fields.pop(name, None)
         else:
             after.fields[name] = value
     if device_org is not None:
-        reason = refusal(tx, before, after, {"set": values, "deleted": op.get("deleted")},
-                         tx.subtree(device_org))
-        if reason:
-            return "rejected", reason, None
+        refused = refusal(tx, before, after, values, bool(op.get("deleted")),
+                          tx.subtree(device_org), arrival=arrival)
+        if refused is not None:
+            return "rejected", Rejection.of(op["type"], refused), None
     if not (op.get("deleted") or after.deleted):
-        issues = check_record(rtype, after.fields, tx.lookup, today)
+        issues = check_record(rtype, after.fields, tx, today, op["rec_id"])
         if issues:
-            return "rejected", f"invalid:{issues[0].en}", None
-    # Field by field: a stale base is a conflict, unless the write the device did not know of
-    # is its own earlier one; the later HLC is shown until someone decides. ``hlcs`` keeps
-    # "hlc:device" per field: when and by whom it was last written.
+            return "rejected", Rejection.invalid(issues[0]), None
+    return _write(tx, op, before, after, values, device_id, device_org, outcome)
+
+
+def _write(tx: Tx, op: dict[str, Any], before: Rec | None, after: Rec, values: dict[str, Any],
+           device_id: str, device_org: str | None, outcome: Outcome,
+           ) -> tuple[str, Rejection | None, int | None]:
+    """Stamp and store an authorized, valid op. Field by field: a stale base is a conflict,
+    unless the write the device did not know of is its own earlier one; the later HLC is shown
+    until someone decides. ``hlcs`` keeps "hlc:device" per field: when and by whom it was last
+    written."""
     seq = tx.next_seq()
     final = dict(before.fields) if before else {}
     versions, hlcs = after.versions, after.hlcs
@@ -298,6 +231,7 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
         else:
             final[name] = value
         versions[name], hlcs[name] = seq, f"{op['hlc']}:{device_id}"
+    old_number = before.fields.get("id_number") if before is not None else None
     after.fields = final
     after.seq = seq
     after.updated_at = max(after.updated_at, op["hlc"])
@@ -307,9 +241,11 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
     after.parent_id = parent_of(after)
     if before is None:
         after.created_at = op["hlc"]
-        after.county_id = _county_of(tx, device_org or after.fields.get("parent_id")
-                                     or after.fields.get("issued_by_org_id"))
+        after.county_id = tx.county_of(device_org or after.fields.get("parent_id")
+                                       or after.fields.get("issued_by_org_id"))
     tx.put(after, new=before is None)
+    if after.type == "member":
+        tx.index_id_number(after, old_number)
     prev = outcome.own_writes.get(op["rec_id"], (tx.first_seq.get(op["rec_id"], 0), 0))[0]
     outcome.own_writes[op["rec_id"]] = (prev, seq)
     if conflicted:
@@ -320,16 +256,55 @@ def apply_op(tx: Tx, op: dict[str, Any], device_id: str, device_org: str | None,
     return ("conflict" if conflicted else "applied"), None, seq
 
 
-def _county_of(tx: Tx, org_id: str | None) -> str | None:
-    if not org_id:
+def _link_arrival(tx: Tx, op: dict[str, Any], values: dict[str, Any], member: Rec,
+                  device_id: str, device_org: str, outcome: Outcome, today: dt.date,
+                  ) -> tuple[str, Rejection | None, int | None] | None:
+    """A host registered the arrival of a member the county holds, whose home has already
+    registered the flow: the host's flow is that flow. It takes the host's part of what was
+    typed (the host, once known, its contact person, the report-in) and the host's id stands
+    for it. None when there is no such open flow (the host's flow is then made as sent)."""
+    subtree = tx.subtree(device_org)
+    current = [f for f in tx.flows_of(member.rec_id) if f.fields.get("status") != "ended"]
+    if not current:
         return None
-    rows = tx.conn.execute(select(org_closure.c.ancestor_id).where(
-        org_closure.c.org_id == org_id)).scalars().all()
-    for ancestor in rows:
-        rec = tx.load(ancestor)
-        if rec is not None and rec.fields.get("kind") == "county":
-            return ancestor
-    return None
+    flow = current[0]
+    host = flow.fields.get("host_org_id")
+    if host and host not in subtree:
+        return None  # hosted elsewhere: the flow as sent overlaps it and is refused
+    part: dict[str, Any] = {}
+    if not host and values.get("host_org_id") in subtree:
+        part["host_org_id"] = values["host_org_id"]
+    for name in ("host_contact", "reported_on"):
+        if values.get(name) and not flow.fields.get(name):
+            part[name] = values[name]
+    if part.get("reported_on") and flow.fields.get("status") == "pending_report":
+        part["status"] = "reported"
+    tx.add_alias(op["rec_id"], flow.rec_id, device_id, op["dev_seq"])
+    outcome.linked.append((op["dev_seq"], op["rec_id"], flow.rec_id))
+    if not part:
+        return "linked", None, None
+    edit = {**op, "rec_id": flow.rec_id, "set": part, "base": dict(flow.versions)}
+    result, rejection, seq = apply_op(tx, edit, device_id, None, outcome, today)
+    return ("linked" if result == "applied" else result), rejection, seq
+
+
+def _keep_unseen_people(tx: Tx, before: Rec, values: dict[str, Any], subtree: set[str]) -> None:
+    """A device holds a meeting's list of people only as far as it may see them (pull.py); what
+    it sends back keeps the people it was not shown."""
+    rtype = TYPES[before.type]
+    for name in rtype.scope.people:
+        if name not in values:
+            continue
+        hidden = [item for item in before.fields.get(name) or []
+                  if not _sees_member(tx, item["member_id"] if isinstance(item, dict) else item,
+                                      subtree)]
+        if hidden:
+            values[name] = [*(values[name] or []), *hidden]
+
+
+def _sees_member(tx: Tx, member_id: str, subtree: set[str]) -> bool:
+    member = tx.load(member_id)
+    return member is not None and sees(tx, member, subtree)
 
 
 def _record_conflict(tx: Tx, subject: Rec, name: str, theirs: Any, their_hlc: str,
@@ -366,7 +341,7 @@ def _record_conflict(tx: Tx, subject: Rec, name: str, theirs: Any, their_hlc: st
                        None, subject.rec_id, subject.county_id)
         tx.put(conflict, new=True)
     outcome.conflicts.append(conflict.rec_id)
-    tx.set_anchors(conflict, anchors_of(tx, conflict))
+    tx.set_anchors(conflict, anchors(tx, conflict) or set())
 
 
 def _rescope(tx: Tx, rec: Rec) -> None:
@@ -375,7 +350,7 @@ def _rescope(tx: Tx, rec: Rec) -> None:
     off it."""
     if rec.type == "org":
         return
-    changed = tx.set_anchors(rec, anchors_of(tx, rec))
+    changed = tx.set_anchors(rec, anchors(tx, rec) or set())
     member_id = rec.rec_id if rec.type == "member" else (
         rec.fields.get("member_id") if rec.type == "flow" else None)
     if member_id is None:
@@ -392,9 +367,9 @@ def _rescope(tx: Tx, rec: Rec) -> None:
                 records.c.data.like(f'%"{member_id}"%'))).scalars():
             meeting = tx.load(meeting_id)
             if meeting is not None:
-                tx.set_anchors(meeting, anchors_of(tx, meeting))
+                tx.set_anchors(meeting, anchors(tx, meeting) or set())
     else:
-        tx.set_anchors(member, anchors_of(tx, member))
+        tx.set_anchors(member, anchors(tx, member) or set())
     stack = list(tx.children(member_id))
     seen = {member_id}
     while stack:
@@ -402,7 +377,7 @@ def _rescope(tx: Tx, rec: Rec) -> None:
         if child.rec_id in seen:
             continue
         seen.add(child.rec_id)
-        tx.set_anchors(child, anchors_of(tx, child))
+        tx.set_anchors(child, anchors(tx, child) or set())
         stack.extend(tx.children(child.rec_id))
 
 
@@ -429,7 +404,7 @@ def _maintain_closure(tx: Tx, org: Rec) -> None:
         for ancestor, depth in parent_chain:
             conn.execute(insert(org_closure).values(org_id=member, ancestor_id=ancestor,
                                                     depth=depth + 1 + inner))
-    tx._subtrees.clear()
+    tx.clear_subtrees()
 
 
 def _printable(value: Any) -> str:
@@ -437,13 +412,17 @@ def _printable(value: Any) -> str:
     return str(value).replace("\x00", "\ufffd")
 
 
-def _audit(conn: Connection, device_id: str, org_id: str | None, op: Any, outcome: str,
-           reason: str | None, seq: int | None, prev_seq: int = 0) -> None:
+_INSERT_OP = insert(db.ops)
+
+
+def audit(conn: Connection, device_id: str, org_id: str | None, op: Any, outcome: str,
+          rejection: Rejection | None, seq: int | None, prev_seq: int = 0) -> None:
     conn.execute(_INSERT_OP, {
         "device_id": device_id, "dev_seq": op["dev_seq"], "county_id": None, "org_id": org_id,
         "seq": seq, "prev_seq": prev_seq, "rec_id": _printable(op.get("rec_id"))[:26],
-        "type": _printable(op.get("type"))[:32], "body": _dumps(op), "received_at": db.now(),
-        "outcome": outcome, "reason": reason})
+        "type": _printable(op.get("type"))[:32], "body": dumps(op), "received_at": db.now(),
+        "outcome": outcome, "reason": rejection.audit() if rejection else None,
+        "digest": op_digest(op) if isinstance(op, dict) else None})
 
 
 # -- writes by the county admin ----------------------------------------------------------------
@@ -472,7 +451,7 @@ def admin_put(engine: Engine, type_name: str, values: dict[str, Any],
         before = tx.load(rec_id) if rec_id else None
         merged = {k: v for k, v in {**(before.fields if before else {}), **coerced}.items()
                   if v is not None}
-        issues = check_record(rtype, merged, tx.lookup, today)
+        issues = check_record(rtype, merged, tx, today, rec_id)
         if type_name == "org" and before is not None and \
                 merged.get("parent_id") in tx.subtree(before.rec_id):
             issues.append(Issue("parent_id", "cycle", "「上级组织」不能是本组织或其下级",
@@ -482,14 +461,15 @@ def admin_put(engine: Engine, type_name: str, values: dict[str, Any],
         op = {"dev_seq": tx.seq + 1, "rec_id": rec_id or new_ulid(), "type": type_name,
               "set": coerced, "base": dict(before.versions) if before else {},
               "hlc": Hlc().now()}
-        result, reason, seq = apply_op(tx, op, ADMIN_DEVICE, None, Outcome(), today)
-        if result == "rejected":
-            raise ValidationError([Issue("record", "invalid", reason or "", reason or "")])
+        result, rejection, seq = apply_op(tx, op, ADMIN_DEVICE, None, Outcome(), today)
+        if rejection is not None:
+            raise ValidationError([Issue(rejection.field or "record", rejection.code,
+                                         rejection.zh, rejection.en)])
         tx.flush()
-        _audit(conn, ADMIN_DEVICE, None, op, result, reason, seq)
+        audit(conn, ADMIN_DEVICE, None, op, result, rejection, seq)
     return str(op["rec_id"])
 
 
 def live_records(conn: Connection, type_name: str) -> list[Rec]:
-    return [_rec(r) for r in conn.execute(
+    return [rec_of(r) for r in conn.execute(
         select(records).where(and_(records.c.type == type_name, records.c.deleted.is_(False))))]

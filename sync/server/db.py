@@ -136,7 +136,25 @@ ops = Table(  # the audit trail: who (device, org), when, what, and what became 
     Column("outcome", String(16), nullable=False),  # applied | conflict | rejected
     Column("reason", Text),
     Column("prev_seq", BigInteger),  # migration 3: the record's seq before the request
+    Column("digest", String(64)),  # migration 4: op_digest, to tell a device went back in time
     Index("ix_ops_rec", "rec_id"),  # migration 2
+)
+# One person, one record (DESIGN §2.2): a member's ID number is unique within a county.
+id_numbers = Table(  # migration 4
+    "id_numbers", metadata,
+    Column("county_id", String(26), primary_key=True),  # "" outside any county
+    Column("id_number", String(18), primary_key=True),
+    Column("rec_id", String(26), nullable=False),
+)
+# A record a device made for one the county already had (a host registering the arrival of a
+# member the county holds): the device's id stands for the county's from then on.
+aliases = Table(  # migration 4
+    "aliases", metadata,
+    Column("old_id", String(26), primary_key=True),
+    Column("new_id", String(26), nullable=False),
+    Column("device_id", String(40), nullable=False),
+    Column("dev_seq", BigInteger, nullable=False),
+    Index("ix_aliases_device", "device_id", "dev_seq"),
 )
 nonces = Table(
     "nonces", metadata,
@@ -154,13 +172,14 @@ nonces = Table(
 def _v1(conn: Connection) -> None:
     v1 = MetaData()
     for table in (meta, counter, records, anchors, scope_log, org_closure, enroll_codes,
-                  nonces):
+                  nonces):  # as released: later migrations change none of these
         table.to_metadata(v1)
     Table(
         "devices", v1,
         *[c._copy() for c in devices.columns if c.name != "client_version"],
     )
-    Table("ops", v1, *[c._copy() for c in ops.columns if c.name != "prev_seq"])  # no index
+    Table("ops", v1, *[c._copy() for c in ops.columns
+                       if c.name not in ("prev_seq", "digest")])  # no index
     v1.create_all(conn)
     conn.execute(insert(counter).values(id=1, seq=0))
     conn.execute(insert(meta).values(key="epoch", value=os.urandom(8).hex()))
@@ -177,7 +196,34 @@ def _v3(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE ops ADD COLUMN prev_seq BIGINT"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    """ID numbers unique per county; aliases; op digests; mobility no longer stored."""
+    import json
+
+    conn.execute(text("ALTER TABLE ops ADD COLUMN digest VARCHAR(64)"))
+    v4 = MetaData()
+    id_numbers.to_metadata(v4)
+    aliases.to_metadata(v4)
+    v4.create_all(conn)
+    members = conn.execute(select(records.c.rec_id, records.c.data, records.c.county_id,
+                                  records.c.deleted).where(records.c.type == "member")
+                           .order_by(records.c.seq)).all()
+    held: set[tuple[str, str]] = set()
+    for row in members:
+        fields = json.loads(row.data)
+        if "mobility" in fields:
+            del fields["mobility"]
+            conn.execute(update(records).where(records.c.rec_id == row.rec_id).values(
+                data=json.dumps(fields, ensure_ascii=False, separators=(",", ":"),
+                                sort_keys=True)))
+        key = (row.county_id or "", fields.get("id_number") or "")
+        if key[1] and not row.deleted and key not in held:
+            held.add(key)
+            conn.execute(insert(id_numbers).values(county_id=key[0], id_number=key[1],
+                                                   rec_id=row.rec_id))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

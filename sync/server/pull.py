@@ -1,4 +1,8 @@
-"""What a device receives: the changes and removals in its scope after its cursor."""
+"""What a device receives: the changes and removals in its scope after its cursor.
+
+Each record goes out as the device may see it (DESIGN §3.3): ``"m": 1`` when the device's
+organization made it (the ``writer`` side of ownership, which the device checks as the user
+types), and a meeting's lists of people only as far as the device holds those members."""
 
 from __future__ import annotations
 
@@ -8,24 +12,26 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select
 
-from .county import _SUBTREE, _rec, wire
+from store.schema import TYPES
+
 from .db import anchors, records, scope_log
+from .tx import SUBTREE, rec_of
 
 PULL_CHUNK = 400
 
 # Built once (see county.py): the records anchored in the device's subtree, and the changes and
 # scope losses after a position.
-_IN_SCOPE = select(anchors.c.rec_id).where(anchors.c.org_id.in_(_SUBTREE))
+_IN_SCOPE = select(anchors.c.rec_id).where(anchors.c.org_id.in_(SUBTREE))
 _CHANGES = (select(records).where(records.c.seq > bindparam("position"),
                                   records.c.seq <= bindparam("head"),
                                   or_(records.c.type == "org", records.c.rec_id.in_(_IN_SCOPE)))
             .order_by(records.c.seq).limit(PULL_CHUNK))
 _LOST = (select(scope_log.c.rec_id, scope_log.c.seq).where(
     scope_log.c.seq > bindparam("position"), scope_log.c.seq <= bindparam("head"),
-    scope_log.c.org_id.in_(_SUBTREE)).order_by(scope_log.c.seq).limit(PULL_CHUNK))
+    scope_log.c.org_id.in_(SUBTREE)).order_by(scope_log.c.seq).limit(PULL_CHUNK))
 _RECORD = select(records).where(records.c.rec_id == bindparam("rec_id"))
 _VISIBLE = select(anchors.c.org_id).where(anchors.c.rec_id == bindparam("rec_id"),
-                                          anchors.c.org_id.in_(_SUBTREE)).limit(1)
+                                          anchors.c.org_id.in_(SUBTREE)).limit(1)
 
 
 def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: int,
@@ -37,6 +43,7 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
     ``exclude`` maps records this device itself wrote to the seq of that write: such a record is
     left out only while it is still at that seq (nobody changed it since). ``force`` are records
     the device must receive whatever its cursor (it wrote them and was refused)."""
+    view = View(conn, device_org)
     changes: list[dict[str, Any]] = []
     removes: list[str] = []
     size = 0
@@ -67,7 +74,7 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
                 if exclude.get(item.rec_id) == item.seq:
                     position = seq
                     continue
-                data = wire(_rec(item))
+                data = view.wire(item)
                 cost = len(json.dumps(data, ensure_ascii=False)) + 1
                 if changes and size + cost > max_bytes:
                     stopped = True
@@ -95,7 +102,7 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
             continue
         row = conn.execute(_RECORD, {"rec_id": rec_id}).first()
         if row is not None and (row.type == "org" or _visible(conn, rec_id, device_org)):
-            changes.append(wire(_rec(row)))
+            changes.append(view.wire(row))
         else:
             removes.append(rec_id)
     return changes, removes, position, more
@@ -104,3 +111,33 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
 def _visible(conn: Connection, rec_id: str, device_org: str) -> bool:
     """Is ``rec_id`` anchored at an organization in ``device_org``'s subtree."""
     return conn.execute(_VISIBLE, {"rec_id": rec_id, "org_id": device_org}).first() is not None
+
+
+class View:
+    """Records as one device may see them."""
+
+    def __init__(self, conn: Connection, device_org: str) -> None:
+        self.conn = conn
+        self.device_org = device_org
+        self.subtree = set(conn.execute(SUBTREE, {"org_id": device_org}).scalars())
+        self._visible: dict[str, bool] = {}
+
+    def visible(self, rec_id: str) -> bool:
+        if rec_id not in self._visible:
+            self._visible[rec_id] = _visible(self.conn, rec_id, self.device_org)
+        return self._visible[rec_id]
+
+    def wire(self, row: Any) -> dict[str, Any]:
+        rec = rec_of(row)
+        for name in TYPES[rec.type].scope.people:
+            if rec.fields.get(name):
+                shown = [item for item in rec.fields[name] if self.visible(
+                    item["member_id"] if isinstance(item, dict) else item)]
+                if shown:
+                    rec.fields[name] = shown
+                else:
+                    del rec.fields[name]
+        data = rec.wire()
+        if rec.writer_org_id in self.subtree:
+            data["m"] = 1
+        return data

@@ -5,6 +5,7 @@ devices' requests."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from typing import Any
 
@@ -12,13 +13,14 @@ from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.ids import is_ulid
+from store.scope import sees
 
-from ..protocol import CLOCK_WINDOW, SignedBy, unb64u, verify_signature
+from ..protocol import CLOCK_WINDOW, SignedBy, op_digest, unb64u, verify_signature
 from . import db
-from .county import Outcome, Refused, Tx, _audit, apply_op
+from .county import Outcome, Refused, Rejection, apply_op, audit
 from .db import devices, records
 from .pull import pull
-from .scope import REASONS
+from .tx import Tx
 
 # Locked: a device's requests apply one after another (PostgreSQL; SQLite: db.write).
 _DEVICE = select(devices).where(devices.c.device_id == bindparam("device_id")).with_for_update()
@@ -60,8 +62,10 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
     cursor = request.get("cursor", 0)
     max_bytes = request.get("max_bytes", 256 * 1024)
     resend_from = request.get("resend_from")
+    head_in = request.get("head")
     if (not isinstance(ops_in, list) or not _count(cursor) or not _count(max_bytes, 1024)
             or not (resend_from is None or _count(resend_from, 1))
+            or not (head_in is None or _count(head_in))
             or not all(isinstance(op, dict) and _count(op.get("dev_seq"), 1) for op in ops_in)):
         raise Refused(400, "bad_request", "请求格式有误", "malformed request")
     max_bytes = min(max_bytes, 4 * 1024 * 1024)
@@ -75,7 +79,16 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
         device = authenticate(conn, signed, method, path, body)
         device_id = device.device_id
         tx = Tx(conn)
+        tx.county_id = tx.county_of(device.org_id)
         applied_high = int(device.applied_dev_seq)
+        rewound = _went_back(conn, device_id, ops_in, applied_high, head_in)
+        if rewound is not None:
+            conn.execute(_SEEN, {"where_device_id": device_id, "applied_dev_seq": applied_high,
+                                 "last_seen": db.now(),
+                                 "client_version": client_version or device.client_version})
+            return {"epoch": tx.epoch, "acked": applied_high, "applied": [], "rejected": [],
+                    "conflicts": [], "changes": [], "removes": [], "cursor": cursor,
+                    "more": True, "rewound": {"from": rewound, "acked": applied_high}}
         resent = [op["dev_seq"] for op in ops_in if op["dev_seq"] <= applied_high]
         if resend_from is not None and resend_from - 1 > applied_high:
             applied_high = resend_from - 1  # the device no longer has the ops in between
@@ -86,15 +99,17 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
             if dev_seq != applied_high + 1:
                 need_from = applied_high + 1
                 break
-            result, reason, seq = apply_op(tx, op, device_id, device.org_id, outcome, today)
+            result, rejection, seq = apply_op(tx, op, device_id, device.org_id, outcome, today)
             rec_id = op.get("rec_id")
-            _audit(conn, device_id, device.org_id, op, result, reason, seq,
-                   tx.first_seq.get(rec_id, 0) if isinstance(rec_id, str) else 0)
-            if result == "rejected":
-                _refused(outcome, op, reason)
-            else:
+            audit(conn, device_id, device.org_id, op, result, rejection, seq,
+                  tx.first_seq.get(rec_id, 0) if isinstance(rec_id, str) else 0)
+            if rejection is not None:
+                _refused(outcome, op, rejection)
+            elif result != "linked":
                 outcome.applied.append([dev_seq, seq])
             applied_high = dev_seq
+        linked = _check_links(tx, conn, device_id, device.org_id, outcome)
+        _unchanged_for_device(tx, device.org_id, outcome)
         tx.flush()
         recalled = _recall(conn, device_id, resent)
         conn.execute(_SEEN, {
@@ -116,6 +131,9 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
         "epoch": epoch, "acked": applied_high, "applied": outcome.applied,
         "rejected": outcome.rejected, "conflicts": outcome.conflicts, "changes": changes,
         "removes": removes, "cursor": new_cursor, "more": more}
+    aliases = {**recalled["aliases"], **linked}
+    if aliases:
+        response["aliases"] = aliases
     if need_from is not None:
         response["need_from"] = need_from
     if reset:
@@ -123,29 +141,101 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
     return response
 
 
-def _refused(outcome: Outcome, op: dict[str, Any], reason: str | None) -> None:
-    code = (reason or "invalid").split(":", 1)[0]
-    zh, en = REASONS.get(code, REASONS["invalid"])
-    detail = reason.split(":", 1)[1] if reason and ":" in reason else ""
-    outcome.rejected.append({
-        "dev_seq": op["dev_seq"], "rec_id": _str_or_none(op.get("rec_id")),
-        "type": _str_or_none(op.get("type")),
-        "reason": code, "zh": zh, "en": f"{en}: {detail}" if detail else en,
-        "set": op["set"] if isinstance(op.get("set"), dict) else None})
+_STORED_DIGESTS = select(db.ops.c.dev_seq, db.ops.c.digest, db.ops.c.body).where(
+    db.ops.c.device_id == bindparam("device_id"), db.ops.c.dev_seq.in_(bindparam(
+        "dev_seqs", expanding=True)))
+
+
+def _went_back(conn: Connection, device_id: str, ops_in: list[dict[str, Any]],
+               applied_high: int, head: int | None) -> int | None:
+    """Whether the device went back in time (DESIGN §3.2): an op under a number already applied
+    that is not the op applied under it, or a device whose last op is below what was applied.
+    Returns the first number from which the device's ops differ from the server's."""
+    resent = [op for op in ops_in if op["dev_seq"] <= applied_high]
+    if resent:
+        stored = {row.dev_seq: row.digest or _digest_of_body(row.body) for row in conn.execute(
+            _STORED_DIGESTS, {"device_id": device_id,
+                              "dev_seqs": [op["dev_seq"] for op in resent]})}
+        for op in sorted(resent, key=lambda o: o["dev_seq"]):
+            known = stored.get(op["dev_seq"])
+            if known is not None and known != op_digest(op):
+                return int(op["dev_seq"])
+    if head is not None and head < applied_high and not any(
+            op["dev_seq"] > head for op in ops_in):
+        return head + 1
+    return None
+
+
+def _digest_of_body(body: str) -> str | None:
+    try:
+        return op_digest(json.loads(body))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _unchanged_for_device(tx: Tx, device_org: str, outcome: Outcome) -> None:
+    """Records this request re-stamped only because their scope changed (a flow got a host: its
+    member now reaches the host) are new to others, not to this device if it held them: it is
+    not sent back what it has."""
+    subtree = tx.subtree(device_org)
+    for rec_id, (before, seq, old_anchors) in tx.restamped.items():
+        if rec_id not in outcome.own_writes and old_anchors & subtree:
+            outcome.own_writes[rec_id] = (before, seq)
+
+
+def _check_links(tx: Tx, conn: Connection, device_id: str, device_org: str,
+                 outcome: Outcome) -> dict[str, str]:
+    """Records a device made that the county already had, now linked to them. A link stands
+    only where the device may see the county's record (a host registering an arrival it now
+    hosts); otherwise the op is refused as a duplicate, naming only the organization that holds
+    the member."""
+    subtree = tx.subtree(device_org)
+    out: dict[str, str] = {}
+    for dev_seq, old, new in outcome.linked:
+        target = tx.load(new)
+        if target is not None and sees(tx, target, subtree):
+            out[old] = new
+            outcome.unclean.add(new)  # the device receives what its own id now stands for
+            continue
+        holder = tx.id_number_holder(target.fields.get("id_number") or "", "") if (
+            target is not None and target.type == "member") else None
+        zh, en = holder or ("另一组织", "another organization")
+        rejection = Rejection("duplicate", f"「身份证号」已登记：{zh}",
+                              f"id_number is already registered: {en}", "id_number")
+        conn.execute(update(db.ops).where(db.ops.c.device_id == device_id,
+                                          db.ops.c.dev_seq == dev_seq)
+                     .values(outcome="rejected", reason=rejection.audit()))
+        outcome.rejected.append(_rejected_entry(dev_seq, old, target.type if target else None,
+                                                rejection, None))
+        outcome.unclean.add(old)
+    return out
+
+
+def _refused(outcome: Outcome, op: dict[str, Any], rejection: Rejection) -> None:
+    outcome.rejected.append(_rejected_entry(
+        op["dev_seq"], _str_or_none(op.get("rec_id")), _str_or_none(op.get("type")), rejection,
+        op["set"] if isinstance(op.get("set"), dict) else None))
     if isinstance(op.get("rec_id"), str) and is_ulid(op["rec_id"]):
         outcome.unclean.add(op["rec_id"])
+
+
+def _rejected_entry(dev_seq: int, rec_id: str | None, type_name: str | None,
+                    rejection: Rejection, changes: dict[str, Any] | None) -> dict[str, Any]:
+    return {"dev_seq": dev_seq, "rec_id": rec_id, "type": type_name, "reason": rejection.code,
+            "field": rejection.field, "zh": rejection.zh, "en": rejection.en, "set": changes}
 
 
 def _recall(conn: Connection, device_id: str, dev_seqs: list[int]) -> dict[str, Any]:
     """A request sent again after its answer was lost: what became of its ops the first time,
     so the device learns their versions without being sent back what it wrote."""
     if not dev_seqs:
-        return {"applied": [], "writes": {}}
+        return {"applied": [], "writes": {}, "aliases": {}}
     rows = conn.execute(select(db.ops.c.dev_seq, db.ops.c.seq, db.ops.c.rec_id,
                                db.ops.c.outcome, db.ops.c.prev_seq).where(
         db.ops.c.device_id == device_id, db.ops.c.dev_seq.in_(dev_seqs))
         .order_by(db.ops.c.dev_seq)).all()
     applied, writes, clean = [], {}, {}
+    outcomes = {row.dev_seq: row.outcome for row in rows}
     for row in rows:
         if row.outcome == "applied" and row.seq is not None:
             applied.append((row.dev_seq, row.seq))
@@ -155,7 +245,11 @@ def _recall(conn: Connection, device_id: str, dev_seqs: list[int]) -> dict[str, 
         else:
             clean[row.rec_id] = False
     writes = {rid: w for rid, w in writes.items() if clean.get(rid)}
-    return {"applied": applied, "writes": writes}
+    links = conn.execute(select(db.aliases.c.old_id, db.aliases.c.new_id, db.aliases.c.dev_seq)
+                         .where(db.aliases.c.device_id == device_id,
+                                db.aliases.c.dev_seq.in_(dev_seqs))).all()
+    linked = {row.old_id: row.new_id for row in links if outcomes.get(row.dev_seq) == "linked"}
+    return {"applied": applied, "writes": writes, "aliases": linked}
 
 
 def _own_writes(outcome: Outcome, recalled: dict[str, Any]) -> dict[str, tuple[int, int]]:

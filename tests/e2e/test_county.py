@@ -20,9 +20,9 @@ DAYS = {"left": "2026-11-01", "reported": "2026-11-05", "ended": "2026-11-20"}
 
 
 def run(*args: str, store: Path | None = None, db: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
+        check: bool = True, lang: str = "en") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIUDONG_")}
-    env.update(LIUDONG_PASSPHRASE=PASSPHRASE, LIUDONG_LANG="en")
+    env.update(LIUDONG_PASSPHRASE=PASSPHRASE, LIUDONG_LANG=lang)
     if store is not None:
         env["LIUDONG_STORE"] = str(store)
     if db is not None:
@@ -72,14 +72,25 @@ def test_two_branches_and_the_county_share_one_record(server: Server, tmp_path: 
     devices = as_json(run("admin", "device", "list", "--json", db=db))
     assert len(devices) == 3 and {d["status"] for d in devices} == {"active"}
 
-    # A registers the outflow with B as host; it reaches B
-    run("flow", "out", "zs", "--left-on", DAYS["left"], "--reason", "work", "--host-org-id",
-        branch_b, "--destination-address", "东关村", store=stores["a"])
-    assert "sent 2 op(s)" in run("sync", store=stores["a"]).stdout
+    # A registers the outflow with B as host, naming B as people do (the laptop received the
+    # county's organizations when it enrolled); it reaches B, where it is an inflow
+    orgs = run("org", "list", store=stores["a"]).stdout
+    assert "东关村党支部" in orgs and "城关村党支部（branch） *" in orgs
+    run("flow", "out", "zs", "--left-on", DAYS["left"], "--reason", "务工", "--host-org-id",
+        "东关村", "--destination-address", "东关村", store=stores["a"])
+    assert as_json(run("member", "list", "--json", store=stores["a"]))[0]["mobility"] == "outflow"
+    assert "sent 1 op(s)" in run("sync", store=stores["a"]).stdout
     assert as_json(run("member", "list", "--json", store=stores["b"])) == []
     run("sync", store=stores["b"])
     hosted = as_json(run("member", "list", "--json", store=stores["b"]))
-    assert [m["name"] for m in hosted] == ["张三"] and hosted[0]["mobility"] == "outflow"
+    assert [m["name"] for m in hosted] == ["张三"] and hosted[0]["mobility"] == "inflow"
+    assert as_json(run("member", "list", "--mobility", "流入", "--json",
+                       store=stores["b"])) == hosted
+    # the host may not change the member's core fields: refused as it is typed, exit 2
+    refused = run("member", "edit", "zs", "--phone", "13900139000", store=stores["b"],
+                  check=False)
+    assert refused.returncode == 2 and "phone" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
 
     # B records the report-in; A sees it
     run("flow", "report", "zs", "--on", DAYS["reported"], store=stores["b"])
@@ -94,10 +105,11 @@ def test_two_branches_and_the_county_share_one_record(server: Server, tmp_path: 
                                            store=stores["county"]))] == ["张三"]
     stats = {r["name"]: r for r in as_json(run("admin", "stats", "--json", db=db))}
     assert stats["光山县委"]["members"] == 1 and stats["东关村党支部"]["hosted"] == 1
+    assert stats["城关村党支部"]["outflow"] == 1 and stats["东关村党支部"]["outflow"] == 0
     assert stats["光山县委"]["devices"] == 3
 
     # A ends the flow; the member leaves B's store
-    run("flow", "end", "zs", "--on", DAYS["ended"], "--reason", "returned", store=stores["a"])
+    run("flow", "end", "zs", "--on", DAYS["ended"], "--reason", "返回", store=stores["a"])
     run("sync", store=stores["a"])
     assert "removed 2" in run("sync", store=stores["b"]).stdout
     assert as_json(run("member", "list", "--all", "--json", store=stores["b"])) == []

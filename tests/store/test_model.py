@@ -22,6 +22,7 @@ from hypothesis.stateful import (
 )
 
 from store import Store, ValidationError
+from store.validate import id_birth_date, id_gender
 from tests.conftest import PASSPHRASE, create_store, make_id_number
 
 names = st.text(alphabet="张王李赵刘陈单曾解区仇欧阳三四五六国芳伟强丽a", min_size=1, max_size=4)
@@ -58,12 +59,39 @@ class StoreMachine(RuleBasedStateMachine):
         self.org = self.store.meta["own_org_id"]
         self.model: dict[str, dict[str, Any]] = {}
 
+    def _taken(self, number: Any, rec_id: str | None = None) -> bool:
+        """One person, one record: an ID number another member holds is refused (DESIGN §2.2)."""
+        return bool(number) and any(m.get("id_number") == number for i, m in self.model.items()
+                                    if i != rec_id)
+
+    @staticmethod
+    def _from_id(expected: dict[str, Any], old: Any) -> None:
+        """Birth date and gender follow the ID number unless they were typed otherwise."""
+        number = expected.get("id_number")
+        if not number:
+            return
+        born = id_birth_date(number).isoformat()
+        old_born = id_birth_date(old).isoformat() if old else None
+        if expected.get("birth_date") in (None, old_born):
+            expected["birth_date"] = born
+        if expected.get("gender") in (None, id_gender(old) if old else None):
+            expected["gender"] = id_gender(number)
+
     @rule(target=members, fields=st.fixed_dictionaries(
         {"name": names}, optional={k: v for k, v in MEMBER_FIELDS.items() if k != "name"}))
     def add(self, fields: dict[str, Any]) -> str:
+        if self._taken(fields.get("id_number")):
+            try:
+                self.store.put("member", {**fields, "home_org_id": self.org})
+            except ValidationError as exc:
+                assert exc.rule == "id_duplicate", exc.issues
+            else:
+                raise AssertionError("a second member with the same ID number was accepted")
+            fields = {k: v for k, v in fields.items() if k != "id_number"}
         rec_id = self.store.put("member", {**fields, "home_org_id": self.org})
         expected = {k: normalized(v) for k, v in fields.items()}
         expected["home_org_id"] = self.org
+        self._from_id(expected, None)
         self.model[rec_id] = {k: v for k, v in expected.items() if v is not None}
         return rec_id
 
@@ -72,11 +100,21 @@ class StoreMachine(RuleBasedStateMachine):
         if rec_id not in self.model:
             return
         value = data.draw(MEMBER_FIELDS[field])
+        if field == "id_number" and self._taken(value, rec_id):
+            try:
+                self.store.put("member", {field: value}, rec_id)
+            except ValidationError as exc:
+                assert exc.rule == "id_duplicate", exc.issues
+                return
+            raise AssertionError("an ID number another member holds was accepted")
+        old = self.model[rec_id].get("id_number")
         self.store.put("member", {field: value}, rec_id)
         if normalized(value) is None:
             self.model[rec_id].pop(field, None)
         else:
             self.model[rec_id][field] = normalized(value)
+        if field == "id_number":
+            self._from_id(self.model[rec_id], old)
 
     @rule(rec_id=members, field=st.sampled_from(["phone", "notes", "id_number", "education"]))
     def clear(self, rec_id: str, field: str) -> None:
@@ -124,8 +162,7 @@ class StoreMachine(RuleBasedStateMachine):
     @invariant()
     def equals_model(self) -> None:
         live = {m["id"]: {k: v for k, v in m.items()
-                          if k not in ("id", "type", "created_at", "updated_at", "deleted",
-                                       "mobility")}
+                          if k not in ("id", "type", "created_at", "updated_at", "deleted")}
                 for m in self.store.live("member")}
         assert live == self.model
 

@@ -78,13 +78,23 @@ ORG_ID = new_ulid()
 OTHER_ORG = {"id": ORG_ID, "type": "org", "name": "上级党委", "kind": "committee"}
 
 
-def lookup(rec_id: str) -> dict[str, Any] | None:
-    return {ORG_ID: OTHER_ORG}.get(rec_id)
+class Alone:
+    """A register holding only ``OTHER_ORG``, as ``check_record`` reads it (validate.Context):
+    no other records, flows or ID numbers to collide with."""
+
+    def lookup(self, rec_id: str) -> dict[str, Any] | None:
+        return {ORG_ID: OTHER_ORG}.get(rec_id)
+
+    def flows_of(self, member_id: str) -> list[Any]:
+        return []
+
+    def id_number_holder(self, number: str, rec_id: str) -> tuple[str, str] | None:
+        return None
 
 
 def rules(type_name: str, record: dict[str, Any]) -> set[tuple[str, str]]:
     """The (field, rule) pairs ``check_record`` reports for a record."""
-    return {(i.field, i.rule) for i in check_record(TYPES[type_name], record, lookup, TODAY)}
+    return {(i.field, i.rule) for i in check_record(TYPES[type_name], record, Alone(), TODAY)}
 
 
 def member(**values: Any) -> dict[str, Any]:
@@ -602,7 +612,7 @@ def test_required_fields_reported() -> None:
 
 def test_every_required_field_of_every_type_reported_when_missing() -> None:
     for rtype in TYPES.values():
-        found = {i.field for i in check_record(rtype, {}, lookup, TODAY) if i.rule == "required"}
+        found = {i.field for i in check_record(rtype, {}, Alone(), TODAY) if i.rule == "required"}
         assert found == {f.name for f in rtype.fields if f.required}, rtype.name
 
 

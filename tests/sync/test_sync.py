@@ -12,7 +12,16 @@ from sqlalchemy import func, select
 
 from store import Store, StoreNotFound
 from store.ids import new_ulid
-from store.register import add_member, end_flow, flow_out, log_contact, report_in, resolve_conflict
+from store.errors import Forbidden
+from store.register import (
+    add_member,
+    end_flow,
+    flow_out,
+    log_contact,
+    member_mobility,
+    report_in,
+    resolve_conflict,
+)
 from sync.client import Device
 from sync.errors import Offline, Refused, Revoked, SyncError
 from sync.protocol import SYNC_PATH, encode_body, sign_request, unb64u
@@ -50,7 +59,7 @@ def test_outflow_reaches_the_host_and_leaves_it_when_it_ends(
     report = b.sync()
     assert report.removed >= 2
     assert names(b.store) == set() and b.store.get(flow_id) is None
-    assert a.store.get(member_id)["mobility"] == "none"
+    assert member_mobility(a.store, a.store.get(member_id)) == "none"
     # a third branch never saw any of it
     c = county.device("c", county_tree["c"])
     c.sync()
@@ -110,6 +119,15 @@ def test_concurrent_edits_are_both_kept_and_either_side_resolves(
     assert [c["status"] for c in one.store.live("conflict")] == ["resolved"]
 
 
+def hand_made(device: Device, rec_id: str, type_name: str, values: dict) -> None:
+    """What a modified client commits: an op the store's own checks would have refused."""
+    store = device.store
+    store.commit({"k": "local", "ops": [{
+        "device_id": store.device_id, "dev_seq": store.meta["dev_seq"] + 1,
+        "rec_id": rec_id, "type": type_name, "set": values, "base": {},
+        "hlc": "%016x" % (time.time_ns() // 1_000_000 << 16)}]})
+
+
 def test_writes_outside_scope_or_ownership_are_refused_and_reported(
         county: County, county_tree: dict[str, str]) -> None:
     a = county.device("a", county_tree["a"])
@@ -120,17 +138,24 @@ def test_writes_outside_scope_or_ownership_are_refused_and_reported(
                                   "host_org_id": county_tree["b"]})
     a.sync()
     b.sync()
-    # the host may not change the member's core fields (the home side owns them)
-    b.store.put("member", {"phone": "13900000000"}, member_id)
+    # the host may not change the member's core fields (the home side owns them): refused as
+    # it is typed, nothing written
+    seq = b.store.meta["dev_seq"]
+    with pytest.raises(Forbidden) as typed:
+        b.store.put("member", {"phone": "13900000000"}, member_id)
+    assert "手机号" in typed.value.zh and typed.value.field == "phone"
+    assert b.store.meta["dev_seq"] == seq and b.store.get(member_id)["phone"] == "13800000001"
+    # a modified client sends it anyway: the server refuses it with the same message
+    hand_made(b, member_id, "member", {"phone": "13900000000"})
     report = b.sync()
-    assert [r["reason"] for r in report.rejected] == ["ownership"]
+    assert [(r["reason"], r["field"]) for r in report.rejected] == [("ownership", "phone")]
+    assert (report.rejected[0]["zh"], report.rejected[0]["en"]) == (typed.value.zh,
+                                                                    typed.value.en)
+    assert report.rejected[0]["title"] == "赵六"  # named as people know the member
     assert b.store.get(member_id)["phone"] == "13800000001"  # put back as the server has it
     assert b.store.meta["rejected"][0]["set"] == {"phone": "13900000000"}  # kept to show
     # a branch elsewhere cannot write into a record it cannot see (a hand-made op)
-    c.store.commit({"k": "local", "ops": [{
-        "device_id": c.store.device_id, "dev_seq": c.store.meta["dev_seq"] + 1,
-        "rec_id": member_id, "type": "member", "set": {"notes": "越权"}, "base": {},
-        "hlc": "%016x" % (time.time_ns() // 1_000_000 << 16)}]})
+    hand_made(c, member_id, "member", {"notes": "越权"})
     assert c.store.get(member_id) is not None
     report = c.sync()
     assert [r["reason"] for r in report.rejected] == ["scope"]
@@ -429,15 +454,17 @@ def test_a_device_does_not_conflict_with_itself(county: County,
 
 def test_a_device_gets_back_only_what_it_did_not_write(
         county: County, county_tree: dict[str, str]) -> None:
-    """Bytes matter on a 2G link: an outflow (a new flow and a changed member, whose scope
-    grows) sends nothing back to the device that registered it."""
+    """Bytes matter on a 2G link: an outflow (a new flow, and its member, whose scope grows to
+    the host) sends nothing back to the device that registered it."""
     a = county.device("a", county_tree["a"])
     member_id = add_member(a.store, {"name": "张三"})
     a.sync()
     flow_out(a.store, member_id, {"left_on": "2026-11-01", "reason": "work",
                                   "host_org_id": county_tree["b"]})
     report = a.sync()
-    assert (report.sent, report.received) == (2, 0)
+    assert (report.sent, report.received) == (1, 0)
+    b = county.device("b", county_tree["b"])  # the member did reach the host
+    assert b.store.get(member_id) is not None
 
 
 def test_one_device_racing_itself_applies_each_op_once(
