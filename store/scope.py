@@ -11,10 +11,10 @@ organization made the record, or owns it: a meeting's organization, a task's iss
 ``reader`` for any record it may hold. Each field's ``owner`` says which side may write it.
 
 Every op is judged on the record **before and after** it: a device may change only a record it
-holds, only fields its side owns, never a ``fixed`` field, and an edit may not bring a record
-into the writer's reach (re-pointing a flow at another branch's member, relabelling a task's
-issuer) nor take it out, except through a field whose owner hands the record over (a member's
-home).
+holds and only fields its side owns. The fields that decide scope are ``fixed`` once the record
+is made, so no edit can bring a record into the writer's reach (re-pointing a flow at another
+branch's member, relabelling a task's issuer); and an edit may not take a record out of the
+writer's sight, except through a field whose owner hands the record over (a member's home).
 """
 
 from __future__ import annotations
@@ -202,10 +202,9 @@ def refusal(reg: Register, before: Rec | None, after: Rec, changes: Mapping[str,
         for name, value in changes.items():
             if rtype[name].fixed and value != before.fields.get(name):
                 return Refusal("fixed", name)
-        now = sides(reg, after, subtree)
-        if now - held:
-            return Refusal("reach", _first_anchor(rtype, changes))
-        if "reader" not in now and not any(rtype[name].hands_over for name in changes):
+        # Re-pointing what decides scope is closed by fixed anchors; what is left to check is
+        # that an edit keeps the record in the writer's sight, unless it hands it over.
+        if not sees(reg, after, subtree) and not any(rtype[n].hands_over for n in changes):
             return Refusal("reach", _first_anchor(rtype, changes))
     else:
         held = sides(reg, after, subtree)

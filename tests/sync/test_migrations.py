@@ -52,3 +52,38 @@ def test_a_version_1_database_is_upgraded_with_its_data(kind: str, tmp_path: Pat
             assert db.migrate(engine) == db.SCHEMA_VERSION  # nothing left to do
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_version_4_drops_stored_mobility_and_indexes_id_numbers(kind: str,
+                                                                tmp_path: Path) -> None:
+    """Mobility became derived (DESIGN §2.2): a version 3 database loses the stored field and
+    gains the county's ID-number index from the members it holds (first come keeps a number
+    that was registered twice)."""
+    with database(kind, tmp_path) as url:
+        engine = db.make_engine(url)
+        try:
+            db.migrate(engine, target=3)
+            first, second, county = new_ulid(), new_ulid(), new_ulid()
+            fields = {"name": "张三", "id_number": "41152219880512123X", "mobility": "outflow"}
+            with engine.begin() as conn:
+                for seq, rec_id in enumerate((first, second), start=1):
+                    conn.execute(text(
+                        "INSERT INTO records (rec_id, type, county_id, data, versions, hlcs, "
+                        "created_at, updated_at, deleted, seq) VALUES (:id, 'member', :c, "
+                        ":data, '{}', '{}', :h, :h, :deleted, :seq)"),
+                        {"id": rec_id, "c": county, "data": json.dumps(fields),
+                         "h": "0" * 16, "deleted": False, "seq": seq})
+            assert db.migrate(engine) == 3
+            with engine.connect() as conn:
+                data = [json.loads(r) for r in conn.execute(
+                    select(db.records.c.data).order_by(db.records.c.seq)).scalars()]
+                indexed = conn.execute(select(db.id_numbers)).all()
+                op_columns = {c["name"] for c in inspect(conn).get_columns("ops")}
+            assert [d.get("mobility") for d in data] == [None, None]
+            assert [d["name"] for d in data] == ["张三", "张三"]
+            assert [(r.county_id, r.id_number, r.rec_id) for r in indexed] == [
+                (county, "41152219880512123X", first)]
+            assert "digest" in op_columns
+        finally:
+            engine.dispose()
