@@ -279,9 +279,9 @@ def cmd_member_show(args: argparse.Namespace) -> int:
                         "contacts": contacts})
             return 0
         mobility = register.member_mobility(store, member)
-        print("\n".join(record_lines(member, store.get, reveal=args.reveal)))
-        if mobility != "none":
-            print(f"{t('流动状态', 'mobility')}  {show_value('member', 'mobility', mobility)}")
+        extra = [(t("流动状态", "mobility"), show_value("member", "mobility", mobility))]
+        print("\n".join(record_lines(member, store.get, reveal=args.reveal,
+                                      extra=extra if mobility != "none" else ())))
         for flow in flows:
             print()
             print(t("【流动登记】", "[Flow]"))

@@ -205,8 +205,6 @@ def _county_tour(path: Path, today: dt.date) -> int:
 
     import uvicorn
 
-    from store.register import resolve_member
-    from sync.client import Device
     from sync.server import db
     from sync.server.admin import add_org, make_enroll_code
     from sync.server.app import create_app
@@ -242,13 +240,11 @@ def _county_tour(path: Path, today: dt.date) -> int:
             code = make_enroll_code(engine, org, url, 1)["code"]
             _tour_step(f"{name}的电脑用登记码登记并首次同步 / the {name} laptop enrolls",
                        ["--store", str(store_path), "enroll", "--code", code])
-        with Store.open(path, DEMO_PASSPHRASE) as store:
-            member = resolve_member(store, "shanli")
-            Device(store).close()
         left = (today - dt.timedelta(days=7)).isoformat()
-        _tour_step("城关村登记单丽流出到东关村 / an outflow to the other branch", [
-            "--store", str(path), "flow", "out", member["id"], "--left-on", left, "--reason",
-            "work", "--host-org-id", "东关村"])
+        _tour_step("城关村登记单丽流出到东关村（组织用名称指定）/ an outflow to the other branch, "
+                   "named by name", [
+                       "--store", str(path), "flow", "out", "单丽", "--left-on", left,
+                       "--reason", "务工", "--host-org-id", "东关村"])
         _tour_step("城关村同步 / the home branch syncs", ["--store", str(path), "sync"])
         _tour_step("东关村同步：单丽出现在流入地 / the host branch syncs",
                    ["--store", str(other), "sync"])

@@ -49,7 +49,8 @@ def show_value(type_name: str, name: str, value: Any, lookup: Any = None,
     f = TYPES[type_name].by_name.get(name)
     lang = current_lang()
     if f is None:
-        return str(value)
+        # derived, not stored: a member's mobility (DESIGN §2.2)
+        return choice_label(name, value, lang) if name in CHOICES else str(value)
     if f.kind == "enum" and f.choices:
         return choice_label(f.choices, value, lang)
     if f.kind == "bool":
@@ -66,15 +67,18 @@ def show_value(type_name: str, name: str, value: Any, lookup: Any = None,
     return str(value)
 
 
-def record_lines(doc: dict[str, Any], lookup: Any = None, reveal: bool = False) -> list[str]:
-    """``label: value`` lines for every field that has a value, in schema order."""
+def record_lines(doc: dict[str, Any], lookup: Any = None, reveal: bool = False,
+                 extra: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """``label: value`` lines for every field that has a value, in schema order, then
+    ``extra`` ones (derived values, already in the user's language)."""
     rtype = TYPES[doc["type"]]
     lang = current_lang()
-    labels = [(f, f.label(lang)) for f in rtype.fields if doc.get(f.name) is not None]
-    cols = max([width(label) for _, label in labels] + [4])
+    rows = [(f.label(lang), show_value(doc["type"], f.name, doc[f.name], lookup, reveal))
+            for f in rtype.fields if doc.get(f.name) is not None]
+    rows += list(extra)
+    cols = max([width(label) for label, _ in rows] + [4])
     out = [f"{pad(t('编号', 'id'), cols)}  {doc['id']}"]
-    for f, label in labels:
-        out.append(f"{pad(label, cols)}  {show_value(doc['type'], f.name, doc[f.name], lookup, reveal)}")
+    out += [f"{pad(label, cols)}  {value}" for label, value in rows]
     return out
 
 
