@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from . import crypto
-from .errors import Corrupted, LiudongError, Locked, StoreError, StoreExists, StoreFailed
+from .errors import (
+    BadBackup,
+    BadBackupTarget,
+    Corrupted,
+    Locked,
+    RestoreTargetTaken,
+    StoreFailed,
+)
 from .fsutil import DirLock, fsync_dir, fsync_fd, read_file
 from .ids import ULID_RE
 from .keyslots import MAX_FILE as MAX_KEYSLOTS
@@ -50,39 +57,6 @@ HEADER_KEYS = {"format", "version", "store_id", "key_id", "gen", "created_at", "
 # Flags for every file this module creates: never an existing file, never through a symlink.
 _NEW_FILE = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
              | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-
-
-class BadBackup(StoreError):
-    """A backup file that is damaged, truncated, altered or not a backup at all."""
-
-    exit_code = 4
-
-    def __init__(self, where: str, detail_zh: str, detail_en: str) -> None:
-        super().__init__(
-            f"备份文件无法使用：{where} {detail_zh}（请换用另一份备份）",
-            f"unusable backup: {where} {detail_en} (use another copy)",
-        )
-        self.where = where
-
-
-class RestoreTargetTaken(StoreExists):
-    """The directory to restore into already holds a store, or other files."""
-
-    def __init__(self, path: str, holds_store: bool) -> None:
-        if holds_store:
-            zh = f"此处已有存储：{path}（恢复不会覆盖已有存储：请另选一个目录，或先把旧存储移走）"
-            en = (f"a store already exists at {path} (a restore never overwrites a store: choose "
-                  "another directory, or move the old store away first)")
-        else:
-            zh = f"目标不是空目录：{path}（请另选一个新的或空的目录）"
-            en = f"the target is not an empty directory: {path} (choose a new or empty one)"
-        LiudongError.__init__(self, zh, en)
-
-
-class BadBackupTarget(StoreError):
-    """Where a backup may not be written."""
-
-    exit_code = 2
 
 
 # -- the container -----------------------------------------------------------------------------

@@ -177,3 +177,36 @@ class Forbidden(LiudongError):
         super().__init__(zh, en)
         self.code = refused.code
         self.field = refused.field
+
+
+class BadBackup(StoreError):
+    """A backup file that is damaged, truncated, altered or not a backup at all."""
+
+    exit_code = 4
+
+    def __init__(self, where: str, detail_zh: str, detail_en: str) -> None:
+        super().__init__(
+            f"备份文件无法使用：{where} {detail_zh}（请换用另一份备份）",
+            f"unusable backup: {where} {detail_en} (use another copy)",
+        )
+        self.where = where
+
+
+class RestoreTargetTaken(StoreExists):
+    """The directory to restore into already holds a store, or other files."""
+
+    def __init__(self, path: str, holds_store: bool) -> None:
+        if holds_store:
+            zh = f"此处已有存储：{path}（恢复不会覆盖已有存储：请另选一个目录，或先把旧存储移走）"
+            en = (f"a store already exists at {path} (a restore never overwrites a store: choose "
+                  "another directory, or move the old store away first)")
+        else:
+            zh = f"目标不是空目录：{path}（请另选一个新的或空的目录）"
+            en = f"the target is not an empty directory: {path} (choose a new or empty one)"
+        LiudongError.__init__(self, zh, en)
+
+
+class BadBackupTarget(StoreError):
+    """Where a backup may not be written."""
+
+    exit_code = 2

@@ -11,13 +11,10 @@ from typing import Any
 
 from .errors import Ambiguous, Forbidden, LiudongError, NotFound
 from .ids import ULID_RE
-from .orgs import resolve_org
 from .schema import TYPES
 from .scope import mobility
 from .store import Store
 from .validate import coerce
-
-__all__ = ["resolve_org"]  # organizations are named as members are: see orgs.py
 
 
 class FlowStateError(LiudongError):

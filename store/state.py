@@ -82,6 +82,7 @@ class State:
         self.mine: set[str] = set()
         self.by_member: dict[str, set[str]] = {}  # member id → ids of records about it
         self.by_id_number: dict[str, str] = {}  # ID number → live member id
+        self._children: dict[str, list[str]] | None = None  # org id → ids of orgs under it
         self._subtrees: dict[str, set[str]] = {}
         # The ops this device made, in dev_seq order: those above meta["acked_dev_seq"] are the
         # outbox; acknowledged ones are retained so they can be sent again to a county server
@@ -131,19 +132,18 @@ class State:
 
     def subtree(self, org_id: str) -> set[str]:
         """The organization and every organization below it, from the orgs this store holds."""
-        if not self._subtrees:
-            children: dict[str, list[str]] = {}
-            for org in self.live("org"):
-                children.setdefault(org.get("parent_id") or "", []).append(org["id"])
-            self._subtrees["\0children"] = children  # type: ignore[assignment]
         if org_id not in self._subtrees:
-            children = self._subtrees["\0children"]  # type: ignore[assignment]
-            out, stack = set(), [org_id]
+            if self._children is None:
+                self._children = {}
+                for org in self.live("org"):
+                    self._children.setdefault(org.get("parent_id") or "", []).append(org["id"])
+            out: set[str] = set()
+            stack = [org_id]
             while stack:
                 current = stack.pop()
                 if current not in out:
                     out.add(current)
-                    stack.extend(children.get(current, ()))  # type: ignore[union-attr]
+                    stack.extend(self._children.get(current, ()))
             self._subtrees[org_id] = out
         return self._subtrees[org_id]
 
@@ -210,7 +210,11 @@ class State:
             self._index_id_number(rec_id, old_number, None if doc["deleted"] else
                                   doc.get("id_number"))
         elif type_name == "org":
-            self._subtrees.clear()
+            self._forget_tree()
+
+    def _forget_tree(self) -> None:
+        self._children = None
+        self._subtrees.clear()
 
     def _index_id_number(self, rec_id: str, old: str | None, new: str | None) -> None:
         if old and old != new and self.by_id_number.get(old) == rec_id:
@@ -232,7 +236,7 @@ class State:
         elif type_name == "member":
             self._index_id_number(rec_id, doc.get("id_number"), None)
         elif type_name == "org":
-            self._subtrees.clear()
+            self._forget_tree()
         self.table(type_name).clear_cache()
 
     def apply_entry(self, entry: dict[str, Any]) -> None:
@@ -241,8 +245,9 @@ class State:
         kind = entry["k"]
         if kind == "local":
             for op in entry["ops"]:
+                if op["rec_id"] not in self.types:
+                    self.mine.add(op["rec_id"])  # made here: this organization is its writer
                 self.apply_op(op)
-                self.mine.add(op["rec_id"])
                 self._ops.append(op)
             self.meta["dev_seq"] = entry["ops"][-1]["dev_seq"]
             self.meta["hlc"] = max(self.meta["hlc"], entry["ops"][-1]["hlc"])
@@ -305,7 +310,7 @@ class State:
                            created=rec["c"])
         if rec.get("m"):
             self.mine.add(rec_id)
-        elif rec_id not in {op["rec_id"] for op in pending}:
+        elif not pending:  # (its own unsent edits keep it this device's until they are sent)
             self.mine.discard(rec_id)
         self.data[type_name][rec_id]["updated_at"] = updated
         versions = rec["v"]
@@ -446,7 +451,8 @@ class State:
         state._ops_text = ops
         if "mine" in doc:
             state.mine = set(doc["mine"])
-        else:  # written before the writer side was kept: the records of its own ops
+        else:  # written before the writer side was kept: the records its own ops made or
+            # changed (no record of who made what remains; close enough for a store of then)
             state.mine = {op["rec_id"] for op in state.ops}
         state.rebuild_indexes()
         return state
@@ -454,7 +460,7 @@ class State:
     def rebuild_indexes(self) -> None:
         self.by_member.clear()
         self.by_id_number.clear()
-        self._subtrees.clear()
+        self._forget_tree()
         for type_name in MEMBER_RECORDS:
             for rec_id, doc in self.data[type_name].items():
                 if doc.get("member_id"):

@@ -35,7 +35,7 @@ _VISIBLE = select(anchors.c.org_id).where(anchors.c.rec_id == bindparam("rec_id"
 
 
 def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: int,
-         exclude: Mapping[str, int], force: Iterable[str],
+         exclude: Mapping[str, int], force: Iterable[str], subtree: set[str] | None = None,
          ) -> tuple[list[dict[str, Any]], list[str], int, bool]:
     """Changes and removals in the device's scope after ``cursor`` up to ``head``, oldest first,
     up to about ``max_bytes``. Returns (changes, removes, new cursor, more).
@@ -43,7 +43,7 @@ def pull(conn: Connection, device_org: str, cursor: int, head: int, max_bytes: i
     ``exclude`` maps records this device itself wrote to the seq of that write: such a record is
     left out only while it is still at that seq (nobody changed it since). ``force`` are records
     the device must receive whatever its cursor (it wrote them and was refused)."""
-    view = View(conn, device_org)
+    view = View(conn, device_org, subtree)
     changes: list[dict[str, Any]] = []
     removes: list[str] = []
     size = 0
@@ -116,10 +116,11 @@ def _visible(conn: Connection, rec_id: str, device_org: str) -> bool:
 class View:
     """Records as one device may see them."""
 
-    def __init__(self, conn: Connection, device_org: str) -> None:
+    def __init__(self, conn: Connection, device_org: str, subtree: set[str] | None) -> None:
         self.conn = conn
         self.device_org = device_org
-        self.subtree = set(conn.execute(SUBTREE, {"org_id": device_org}).scalars())
+        self.subtree = subtree if subtree is not None else set(
+            conn.execute(SUBTREE, {"org_id": device_org}).scalars())
         self._visible: dict[str, bool] = {}
 
     def visible(self, rec_id: str) -> bool:

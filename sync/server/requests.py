@@ -78,8 +78,9 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
     with db.write(engine, serialize=False) as conn:
         device = authenticate(conn, signed, method, path, body)
         device_id = device.device_id
-        tx = Tx(conn)
-        tx.county_id = tx.county_of(device.org_id)
+        tx = Tx(conn, device.org_id)
+        tx.has_aliases = conn.execute(select(db.aliases.c.old_id).where(
+            db.aliases.c.device_id == device_id).limit(1)).first() is not None
         applied_high = int(device.applied_dev_seq)
         rewound = _went_back(conn, device_id, ops_in, applied_high, head_in)
         if rewound is not None:
@@ -117,7 +118,7 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
             "client_version": client_version or device.client_version})
         # Writers are serialized: every seq up to ours is committed with it, so the read below
         # answers up to here (what commits after it comes with the next sync).
-        epoch, head = tx.epoch, tx.seq
+        epoch, head, subtree = tx.epoch, tx.seq, tx.subtree(device.org_id)
     with db.read(engine) as conn:
         reset = request.get("epoch") not in (None, epoch) or cursor > head
         if reset:
@@ -126,7 +127,7 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
                    if prev <= cursor and rid not in outcome.unclean}
         outcome.applied += [[d, s] for d, s in recalled["applied"]]
         changes, removes, new_cursor, more = pull(
-            conn, device.org_id, cursor, head, max_bytes, exclude, outcome.unclean)
+            conn, device.org_id, cursor, head, max_bytes, exclude, outcome.unclean, subtree)
     response: dict[str, Any] = {
         "epoch": epoch, "acked": applied_high, "applied": outcome.applied,
         "rejected": outcome.rejected, "conflicts": outcome.conflicts, "changes": changes,

@@ -61,13 +61,14 @@ def _row(rec: Rec) -> dict[str, Any]:
 class Tx:
     """One write transaction: the counter, a cache of records, and the writes to make."""
 
-    def __init__(self, conn: Connection, county_id: str | None = None) -> None:
+    def __init__(self, conn: Connection, org_id: str | None = None) -> None:
         self.conn = conn
+        self.org_id = org_id  # the writing device's organization (None: the county admin)
         head = conn.execute(_HEAD).one()
         self.seq = int(head.seq)
         self.start_seq = self.seq
         self.epoch: str = head.epoch
-        self.county_id = county_id  # the county whose register a request writes
+        self._county: list[str | None] = []  # the writing organization's county, once asked
         self._cache: dict[str, Rec | None] = {}
         self._new: set[str] = set()
         self._dirty: set[str] = set()
@@ -76,6 +77,7 @@ class Tx:
         self.first_seq: dict[str, int] = {}  # a record's seq before this transaction
         self._flows: dict[str, list[str]] = {}
         self._id_numbers: dict[str, str | None] = {}  # changed in this transaction
+        self.has_aliases: bool | None = None  # whether the writing device has any (None: ask)
         # records re-stamped because their anchors changed: (seq before, seq now, old anchors)
         self.restamped: dict[str, tuple[int, int, set[str]]] = {}
 
@@ -135,6 +137,13 @@ class Tx:
     def clear_subtrees(self) -> None:
         self._subtrees.clear()
 
+    @property
+    def county_id(self) -> str | None:
+        """The county whose register the request writes: the writing organization's."""
+        if not self._county:
+            self._county.append(self.county_of(self.org_id))
+        return self._county[0]
+
     def county_of(self, org_id: str | None) -> str | None:
         """The county organization at or above ``org_id``."""
         if not org_id:
@@ -193,12 +202,16 @@ class Tx:
 
     # -- records one device made twice ---------------------------------------------------------
     def alias(self, old_id: str) -> Any:
-        """The alias row of a record id a device made for a record the county already had."""
+        """The alias row of a record id a device made for a record the county already had.
+        Only the device that made an id knows it: a device without aliases needs no lookup."""
+        if self.has_aliases is False:
+            return None
         return self.conn.execute(_ALIAS, {"old_id": old_id}).first()
 
     def add_alias(self, old_id: str, new_id: str, device_id: str, dev_seq: int) -> None:
         self.conn.execute(insert(aliases).values(old_id=old_id, new_id=new_id,
                                                  device_id=device_id, dev_seq=dev_seq))
+        self.has_aliases = True
 
     # -- anchors -------------------------------------------------------------------------------
     def stored_anchors(self, rec_id: str) -> set[str]:

@@ -509,7 +509,7 @@ def edit_values(w: World, rows: dict[str, Row], key: str, rec: Row, f: Field,
         return [{f.name: values[0]}]
     if f.kind == "ref" and f.ref == "org":
         out = [{f.name: own}] if own != rec.fields.get(f.name) else []
-        return out + [{f.name: others[0]}]
+        return [*out, {f.name: others[0]}]
     if f.kind == "ref":  # a member, a flow, a task: always an anchor, fixed once made
         candidates = [r for r, row in rows.items() if row.type == f.ref
                       and r != rec.fields.get(f.name)]

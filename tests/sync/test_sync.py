@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from store import Store, StoreNotFound
-from store.ids import new_ulid
 from store.errors import Forbidden
+from store.ids import new_ulid
 from store.register import (
     add_member,
     end_flow,
