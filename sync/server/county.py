@@ -22,6 +22,7 @@ A sync request, inside one serialized write transaction:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,18 @@ class Rejection:
         return cls(code, zh, en)
 
     def audit(self) -> str:
-        return f"{self.code}:{self.en}" if self.field or self.code == "invalid" else self.code
+        """As the audit trail keeps it: whole, so a request sent again after its answer was
+        lost is told again (``requests._recall``)."""
+        return dumps({"code": self.code, "field": self.field, "zh": self.zh, "en": self.en})
+
+    @classmethod
+    def from_audit(cls, text: str | None) -> Rejection:
+        try:
+            kept = json.loads(text or "")
+            return cls(str(kept["code"]), str(kept["zh"]), str(kept["en"]), kept.get("field"))
+        except (ValueError, KeyError, TypeError):  # written before refusals were kept whole
+            code = (text or "invalid").split(":", 1)[0]
+            return cls.plain(code if code in REASONS else "invalid")
 
 
 def parent_of(rec: Rec) -> str | None:

@@ -112,7 +112,7 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
         linked = _check_links(tx, conn, device_id, device.org_id, outcome)
         _unchanged_for_device(tx, device.org_id, outcome)
         tx.flush()
-        recalled = _recall(conn, device_id, resent)
+        recalled = _recall(conn, device_id, resent, outcome)
         conn.execute(_SEEN, {
             "where_device_id": device_id, "applied_dev_seq": applied_high, "last_seen": db.now(),
             "client_version": client_version or device.client_version})
@@ -168,10 +168,16 @@ def _went_back(conn: Connection, device_id: str, ops_in: list[dict[str, Any]],
 
 
 def _digest_of_body(body: str) -> str | None:
+    found = _loads(body)
+    return op_digest(found) if found else None
+
+
+def _loads(body: str) -> dict[str, Any]:
     try:
-        return op_digest(json.loads(body))
-    except (ValueError, TypeError, AttributeError):
-        return None
+        found = json.loads(body)
+    except (ValueError, TypeError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _unchanged_for_device(tx: Tx, device_org: str, outcome: Outcome) -> None:
@@ -226,18 +232,28 @@ def _rejected_entry(dev_seq: int, rec_id: str | None, type_name: str | None,
             "field": rejection.field, "zh": rejection.zh, "en": rejection.en, "set": changes}
 
 
-def _recall(conn: Connection, device_id: str, dev_seqs: list[int]) -> dict[str, Any]:
+def _recall(conn: Connection, device_id: str, dev_seqs: list[int],
+            outcome: Outcome) -> dict[str, Any]:
     """A request sent again after its answer was lost: what became of its ops the first time,
-    so the device learns their versions without being sent back what it wrote."""
+    so the device learns their versions without being sent back what it wrote, and hears again
+    of the ones refused (it still holds them as it typed them)."""
     if not dev_seqs:
         return {"applied": [], "writes": {}, "aliases": {}}
     rows = conn.execute(select(db.ops.c.dev_seq, db.ops.c.seq, db.ops.c.rec_id,
-                               db.ops.c.outcome, db.ops.c.prev_seq).where(
+                               db.ops.c.outcome, db.ops.c.prev_seq, db.ops.c.type,
+                               db.ops.c.reason, db.ops.c.body).where(
         db.ops.c.device_id == device_id, db.ops.c.dev_seq.in_(dev_seqs))
         .order_by(db.ops.c.dev_seq)).all()
     applied, writes, clean = [], {}, {}
     outcomes = {row.dev_seq: row.outcome for row in rows}
     for row in rows:
+        if row.outcome == "rejected":
+            body = _loads(row.body)
+            changes = body.get("set") if isinstance(body.get("set"), dict) else None
+            outcome.rejected.append(_rejected_entry(row.dev_seq, row.rec_id, row.type,
+                                                    Rejection.from_audit(row.reason), changes))
+            if is_ulid(row.rec_id):
+                outcome.unclean.add(row.rec_id)
         if row.outcome == "applied" and row.seq is not None:
             applied.append((row.dev_seq, row.seq))
             first = writes.get(row.rec_id, (row.prev_seq or 0, 0))

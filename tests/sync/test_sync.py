@@ -345,6 +345,42 @@ def test_retries_after_a_lost_answer_apply_each_op_once(
     assert len(names(b.store)) == 5
 
 
+def test_a_refusal_whose_answer_was_lost_is_told_again(
+        county: County, county_tree: dict[str, str]) -> None:
+    """Two laptops of one branch open a flow for the same member; the second is refused, and the
+    answer saying so is lost on the link. Asked again, the server tells it again: the laptop
+    drops the flow it holds and lists the refusal (found by the sync model's state machine)."""
+    import httpx
+
+    class LoseOneAnswer(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner, self.armed = inner, False
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = self.inner.handle_request(request)
+            if request.url.path == SYNC_PATH and self.armed:
+                self.armed = False
+                response.read()
+                raise httpx.ReadError("connection dropped", request=request)
+            return response
+
+    link = LoseOneAnswer(county.http._transport)
+    a1 = county.device("a1", county_tree["a"])
+    a2 = county.device("a2", county_tree["a"], http=httpx.Client(
+        base_url="http://county.test", transport=link))
+    member_id = add_member(a1.store, {"name": "张三"})
+    a1.sync()
+    a2.sync()
+    flow_out(a1.store, member_id, {"left_on": "2026-10-01", "reason": "work"})
+    refused = flow_out(a2.store, member_id, {"left_on": "2026-10-02", "reason": "study"})
+    a1.sync()
+    link.armed = True
+    report = a2.sync()
+    assert [(r["reason"], r["field"]) for r in report.rejected] == [("invalid", "left_on")]
+    assert a2.store.get(refused) is None and a2.store.state.outbox == []
+    assert [r["dev_seq"] for r in a2.store.meta["rejected"]] == [a2.store.meta["dev_seq"]]
+
+
 def test_incremental_sync_is_one_round_trip_and_pages_when_large(
         county: County, county_tree: dict[str, str]) -> None:
     a = county.device("a", county_tree["a"], max_bytes=8 * 1024)
