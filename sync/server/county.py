@@ -353,6 +353,9 @@ def _record_conflict(tx: Tx, subject: Rec, name: str, theirs: Any, their_hlc: st
                        None, subject.rec_id, subject.county_id)
         tx.put(conflict, new=True)
     outcome.conflicts.append(conflict.rec_id)
+    # the server wrote it, not the device: it goes back even if the device writes it too (a
+    # resolution in the same request) and would otherwise be spared its own write
+    outcome.unclean.add(conflict.rec_id)
     tx.set_anchors(conflict, anchors(tx, conflict) or set())
 
 

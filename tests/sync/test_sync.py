@@ -381,6 +381,35 @@ def test_a_refusal_whose_answer_was_lost_is_told_again(
     assert [r["dev_seq"] for r in a2.store.meta["rejected"]] == [a2.store.meta["dev_seq"]]
 
 
+def test_a_conflict_that_grows_as_it_is_resolved_reaches_the_resolver_whole(
+        county: County, county_tree: dict[str, str]) -> None:
+    """a2 resolves a conflict from a stale copy: its resolving edit adds one more value to the
+    very conflict it closes. The server wrote that value, not a2: a2 receives the conflict as
+    the server has it (found by the sync model's state machine)."""
+    a1 = county.device("a1", county_tree["a"])
+    a2 = county.device("a2", county_tree["a"])
+    whole = county.device("county", county_tree["county"])
+    member_id = add_member(a1.store, {"name": "张三", "phone": "13800000001"})
+    a1.sync(), a2.sync(), whole.sync()
+    a1.store.put("member", {"phone": "13900000001"}, member_id)
+    whole.store.put("member", {"phone": "13900000002"}, member_id)
+    a1.sync(), whole.sync(), a1.sync(), a2.sync()
+    conflict = next(iter(a2.store.live("conflict")))
+    a1.store.put("member", {"phone": "13900000003"}, member_id)
+    a1.sync()
+    resolve_conflict(a2.store, conflict["id"], "13900000001")
+    for device in (a2, a1, a2, whole):
+        device.sync()
+    with db.read(county.engine) as conn:
+        row = conn.execute(select(db.records.c.data).where(
+            db.records.c.rec_id == conflict["id"])).scalar_one()
+    server = json.loads(row)
+    assert server["status"] == "resolved" and len(server["values"]) == 4
+    for device in (a1, a2, whole):
+        mine = device.store.get(conflict["id"])
+        assert (mine["status"], mine["values"]) == (server["status"], server["values"])
+
+
 def test_incremental_sync_is_one_round_trip_and_pages_when_large(
         county: County, county_tree: dict[str, str]) -> None:
     a = county.device("a", county_tree["a"], max_bytes=8 * 1024)
