@@ -108,13 +108,27 @@ class StoreMachine(RuleBasedStateMachine):
                 return
             raise AssertionError("an ID number another member holds was accepted")
         old = self.model[rec_id].get("id_number")
-        self.store.put("member", {field: value}, rec_id)
+        expected = dict(self.model[rec_id])
         if normalized(value) is None:
-            self.model[rec_id].pop(field, None)
+            expected.pop(field, None)
         else:
-            self.model[rec_id][field] = normalized(value)
+            expected[field] = normalized(value)
         if field == "id_number":
-            self._from_id(self.model[rec_id], old)
+            self._from_id(expected, old)
+            number = expected.get("id_number")
+            if number and (expected.get("birth_date"), expected.get("gender")) != (
+                    id_birth_date(number).isoformat(), id_gender(number)):
+                # kept from before the number was cleared: the new number contradicts them
+                try:
+                    self.store.put("member", {field: value}, rec_id)
+                except ValidationError as exc:
+                    assert {i.rule for i in exc.issues} <= {"id_birth_mismatch",
+                                                            "id_gender_mismatch"}, exc.issues
+                    return
+                raise AssertionError("an ID number contradicting the birth date or gender "
+                                     "was accepted")
+        self.store.put("member", {field: value}, rec_id)
+        self.model[rec_id] = expected
 
     @rule(rec_id=members, field=st.sampled_from(["phone", "notes", "id_number", "education"]))
     def clear(self, rec_id: str, field: str) -> None:
