@@ -204,7 +204,8 @@ def refusal(reg: Register, before: Rec | None, after: Rec, changes: Mapping[str,
                 return Refusal("fixed", name)
         # Re-pointing what decides scope is closed by fixed anchors; what is left to check is
         # that an edit keeps the record in the writer's sight, unless it hands it over.
-        if not sees(reg, after, subtree) and not any(rtype[n].hands_over for n in changes):
+        if (not scope_fields(rtype).isdisjoint(changes) and not sees(reg, after, subtree)
+                and not any(rtype[n].hands_over for n in changes)):
             return Refusal("reach", _first_anchor(rtype, changes))
     else:
         held = sides(reg, after, subtree)
@@ -256,6 +257,13 @@ def _create_refusal(reg: Register, after: Rec, held: set[str], subtree: set[str]
     if "reader" not in held:
         return Refusal("scope")
     return None
+
+
+def scope_fields(rtype: RecordType) -> frozenset[str]:
+    """The fields of a record whose change can change who holds it: its anchors, the people it
+    names, and a flow's status (an ended flow leaves its host)."""
+    return frozenset({*rtype.scope.anchors, *rtype.scope.people,
+                      *(("status",) if rtype.scope.host == "flow" else ())})
 
 
 def _first_anchor(rtype: RecordType, changes: Iterable[str]) -> str | None:

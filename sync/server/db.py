@@ -40,6 +40,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    false,
     insert,
     select,
     text,
@@ -112,6 +113,8 @@ devices = Table(
     Column("last_seen", Float),
     Column("applied_dev_seq", BigInteger, nullable=False),
     Column("client_version", String(40)),  # migration 2
+    # migration 4: the device made records the county already had (the aliases table)
+    Column("has_aliases", Boolean, nullable=False, server_default=false()),
 )
 enroll_codes = Table(
     "enroll_codes", metadata,
@@ -147,7 +150,8 @@ id_numbers = Table(  # migration 4
     Column("rec_id", String(26), nullable=False),
 )
 # A record a device made for one the county already had (a host registering the arrival of a
-# member the county holds): the device's id stands for the county's from then on.
+# member the county holds): the device's id stands for the county's from then on. A device's
+# row says whether it has any, so a request of one that has none looks none up.
 aliases = Table(  # migration 4
     "aliases", metadata,
     Column("old_id", String(26), primary_key=True),
@@ -176,7 +180,7 @@ def _v1(conn: Connection) -> None:
         table.to_metadata(v1)
     Table(
         "devices", v1,
-        *[c._copy() for c in devices.columns if c.name != "client_version"],
+        *[c._copy() for c in devices.columns if c.name not in ("client_version", "has_aliases")],
     )
     Table("ops", v1, *[c._copy() for c in ops.columns
                        if c.name not in ("prev_seq", "digest")])  # no index
@@ -201,6 +205,8 @@ def _v4(conn: Connection) -> None:
     import json
 
     conn.execute(text("ALTER TABLE ops ADD COLUMN digest VARCHAR(64)"))
+    conn.execute(text("ALTER TABLE devices ADD COLUMN has_aliases BOOLEAN NOT NULL "
+                      "DEFAULT FALSE"))
     v4 = MetaData()
     id_numbers.to_metadata(v4)
     aliases.to_metadata(v4)

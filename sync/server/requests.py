@@ -79,14 +79,14 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
         device = authenticate(conn, signed, method, path, body)
         device_id = device.device_id
         tx = Tx(conn, device.org_id)
-        tx.has_aliases = conn.execute(select(db.aliases.c.old_id).where(
-            db.aliases.c.device_id == device_id).limit(1)).first() is not None
+        tx.has_aliases = bool(device.has_aliases)
         applied_high = int(device.applied_dev_seq)
         rewound = _went_back(conn, device_id, ops_in, applied_high, head_in)
         if rewound is not None:
             conn.execute(_SEEN, {"where_device_id": device_id, "applied_dev_seq": applied_high,
                                  "last_seen": db.now(),
-                                 "client_version": client_version or device.client_version})
+                                 "client_version": client_version or device.client_version,
+                                 "has_aliases": bool(device.has_aliases)})
             return {"epoch": tx.epoch, "acked": applied_high, "applied": [], "rejected": [],
                     "conflicts": [], "changes": [], "removes": [], "cursor": cursor,
                     "more": True, "rewound": {"from": rewound, "acked": applied_high}}
@@ -115,7 +115,8 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
         recalled = _recall(conn, device_id, resent, outcome)
         conn.execute(_SEEN, {
             "where_device_id": device_id, "applied_dev_seq": applied_high, "last_seen": db.now(),
-            "client_version": client_version or device.client_version})
+            "client_version": client_version or device.client_version,
+            "has_aliases": bool(tx.has_aliases)})
         # Writers are serialized: every seq up to ours is committed with it, so the read below
         # answers up to here (what commits after it comes with the next sync).
         epoch, head, subtree = tx.epoch, tx.seq, tx.subtree(device.org_id)

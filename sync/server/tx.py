@@ -75,7 +75,8 @@ class Tx:
         self._subtrees: dict[str, set[str]] = {}
         self._anchors: dict[str, set[str]] = {}
         self.first_seq: dict[str, int] = {}  # a record's seq before this transaction
-        self._flows: dict[str, list[str]] = {}
+        self._flows: dict[str, list[str]] = {}  # member id → ids of its flows
+        self._flow_recs: dict[str, list[Rec]] = {}  # member id → its live flows
         self._id_numbers: dict[str, str | None] = {}  # changed in this transaction
         self.has_aliases: bool | None = None  # whether the writing device has any (None: ask)
         # records re-stamped because their anchors changed: (seq before, seq now, old anchors)
@@ -101,14 +102,19 @@ class Tx:
         return {"id": rec.rec_id, "type": rec.type, **rec.fields}
 
     def flows_of(self, member_id: str) -> list[Rec]:
-        if member_id not in self._flows:
-            # asked several times per member op (sides, anchors, validation): once here
-            rows = list(self.conn.execute(_FLOWS, {"parent_id": member_id}).scalars())
-            rows += [i for i in self._cache_children(member_id) if i not in rows]
-            self._flows[member_id] = rows
-        flows = [self.load(r) for r in self._flows[member_id]]
-        return [f for f in flows if f is not None and f.type == "flow" and not f.deleted
+        # asked several times per member op (sides, anchors, validation): worked out once,
+        # again only after one of the member's flows changes (put)
+        found = self._flow_recs.get(member_id)
+        if found is None:
+            if member_id not in self._flows:
+                rows = list(self.conn.execute(_FLOWS, {"parent_id": member_id}).scalars())
+                rows += [i for i in self._cache_children(member_id) if i not in rows]
+                self._flows[member_id] = rows
+            flows = [self.load(r) for r in self._flows[member_id]]
+            found = self._flow_recs[member_id] = [
+                f for f in flows if f is not None and f.type == "flow" and not f.deleted
                 and f.fields.get("member_id") == member_id]
+        return found
 
     def _cache_children(self, parent_id: str) -> list[str]:
         return [r.rec_id for r in self._cache.values()
@@ -123,9 +129,11 @@ class Tx:
     def put(self, rec: Rec, new: bool) -> None:
         self._cache[rec.rec_id] = rec
         (self._new if new else self._dirty).add(rec.rec_id)
-        known = self._flows.get(rec.parent_id or "")
-        if rec.type == "flow" and known is not None and rec.rec_id not in known:
-            known.append(rec.rec_id)
+        if rec.type == "flow":
+            self._flow_recs.pop(rec.parent_id or "", None)
+            known = self._flows.get(rec.parent_id or "")
+            if known is not None and rec.rec_id not in known:
+                known.append(rec.rec_id)
 
     # -- the organization tree ---------------------------------------------------------------
     def subtree(self, org_id: str) -> set[str]:
@@ -162,6 +170,9 @@ class Tx:
     def id_number_holder(self, number: str, rec_id: str) -> tuple[str, str] | None:
         """``validate.Context``: another member of this county with the ID number, named only
         by the organization that holds it (nothing personal crosses to another branch)."""
+        stored = self.load(rec_id)
+        if stored is not None and stored.fields.get("id_number") == number:
+            return None  # the member keeps the number it has: it was unique when it was set
         holder = self.member_with_id_number(number)
         if holder is None or holder.rec_id == rec_id:
             return None
