@@ -72,10 +72,29 @@ def ask_secret(env: str, zh: str, en: str, confirm: bool = False) -> str:
     return first
 
 
+def ask_value(zh: str, en: str) -> str:
+    """A sensitive value given as ``-`` (or a flag without a value): asked for without echo on a
+    terminal, else one line of stdin. Either way it never shows in argv or shell history."""
+    from tui.output import t
+
+    if sys.stdin.isatty():
+        import getpass
+
+        value = getpass.getpass(t(f"{zh}（输入时不显示）：", f"{en} (not echoed): "))
+    else:
+        value = sys.stdin.readline()
+    value = value.strip()
+    if not value:
+        raise CliError(f"没有读到{zh}：请在终端中输入，或在标准输入中给出一行",
+                       f"no {en} was read: type it in a terminal or give it as a line on stdin")
+    return value
+
+
 def unlock(args: argparse.Namespace) -> Store:
     from store import Store
     from store.errors import StoreNotFound
 
+    check_required(args)  # a usage problem is reported before any secret is asked for
     path = store_path(args)
     if not (path / "keyslots").exists():
         raise StoreNotFound(str(path))
@@ -92,28 +111,152 @@ METAVAR = {"date": "YYYY-MM-DD", "month": "YYYY-MM", "year": "YYYY", "bool": "ye
            "division_code": "CODE", "int": "N", "hours": "N", "money": "YUAN"}
 
 
+ASK = "-"  # a sensitive field's value, or the enrollment code, to be asked for (ask_value)
+FIELDSET = "_fieldset_"  # namespace key: prefix → (record type, field names, required names)
+JSON_IN_HELP = ("从文件或标准输入（-）读取记录字段，JSON 对象，字段名同 store/schema.py / the record's "
+                "fields as a JSON object (names as in store/schema.py) from FILE or stdin (-)")
+
+
+def add_json_in(parser: argparse.ArgumentParser) -> None:
+    """``--json-in FILE|-``; call before add_field_flags, whose required flags then become
+    "required as a flag or in the JSON"."""
+    parser.add_argument("--json-in", metavar="FILE|-", help=JSON_IN_HELP)
+    parser.set_defaults(_takes_json_in=True)
+
+
 def add_field_flags(parser: argparse.ArgumentParser, type_name: str, *, prefix: str = "",
                     exclude: Sequence[str] = (), required: Sequence[str] = ()) -> None:
     from store.schema import TYPES
     from tui.output import choices_help
 
+    json_in = bool(parser.get_default("_takes_json_in"))
     group = parser.add_argument_group(TYPES[type_name].zh + " / " + TYPES[type_name].en)
+    names = []
     for f in TYPES[type_name].fields:
         if f.name in exclude or f.kind == "absences":
             continue
+        names.append(f.name)
         text = f"{f.zh} / {f.en}"
         metavar = METAVAR.get(f.kind, "TEXT")
+        extra: dict[str, Any] = {}
         if f.choices:
             text += ": " + choices_help(f.choices)
         if f.ref == "org":
             metavar = "ORG" if f.kind == "ref" else "ORG,ORG"
             text += "（名称、名称的一部分或编号 / a name, part of one, or an id）"
+        if f.sensitive:
+            # personal data: "-" or no value keeps it out of argv and shell history
+            extra = {"nargs": "?", "const": ASK}
+            text += ("（给 - 或不给值则提示输入、不回显；非终端时从标准输入读一行 / - or no value: "
+                     "asked for without echo, or one line of stdin when it is not a terminal)")
         group.add_argument(f.flag, dest=prefix + f.name, default=argparse.SUPPRESS,
-                           metavar=metavar, help=text, required=f.name in required)
+                           metavar=metavar, help=text,
+                           required=f.name in required and not json_in, **extra)
+    parser.set_defaults(**{FIELDSET + prefix: (type_name, tuple(names), tuple(required))})
+
+
+def _fieldsets(args: argparse.Namespace) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    return {k[len(FIELDSET):]: v for k, v in vars(args).items() if k.startswith(FIELDSET)}
+
+
+def _flag_values(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)}
+
+
+def check_required(args: argparse.Namespace, given: dict[str, dict[str, Any]] | None = None,
+                   ) -> None:
+    """Fields required as flags, when --json-in may give them instead: checked like argparse
+    would (before unlocking when there is no JSON, after reading it when there is)."""
+    if given is None:
+        if getattr(args, "json_in", None):
+            return
+        given = {p: _flag_values(args, p) for p in _fieldsets(args)}
+    missing = [name for p, (_, _, required) in _fieldsets(args).items()
+               for name in required if given.get(p, {}).get(name) in (None, "")]
+    if missing:
+        flags = ", ".join("--" + n.replace("_", "-") for n in missing)
+        raise CliError(f"缺少必需的参数：{flags}（或在 --json-in 中给出 {', '.join(missing)}）",
+                       f"the following arguments are required: {flags} (or "
+                       f"{', '.join(missing)} in --json-in)")
+
+
+def _read_json_in(source: str) -> dict[str, Any]:
+    import json
+
+    from tui.output import t
+
+    if source == ASK:
+        if sys.stdin.isatty():
+            print(t("请输入 JSON 对象，以 Ctrl-D 结束：", "Type the JSON object, then Ctrl-D:"),
+                  file=sys.stderr)
+        text = sys.stdin.read()
+        where = "标准输入", "stdin"
+    else:
+        text = Path(source).expanduser().read_text(encoding="utf-8")
+        where = source, source
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--json-in（{where[0]}）不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列",
+                       f"--json-in ({where[1]}) is not valid JSON: {exc.msg} at line "
+                       f"{exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise CliError(f"--json-in（{where[0]}）嵌套过深", f"--json-in ({where[1]}) is nested too "
+                       "deeply") from None
+    if not isinstance(data, dict):
+        raise CliError(f"--json-in（{where[0]}）应为一个 JSON 对象（{{\"字段名\": 值, …}}）",
+                       f"--json-in ({where[1]}) must be one JSON object "
+                       f"({{\"field\": value, …}})")
+    return data
+
+
+def read_fields(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every record's fields this command was given, by flag prefix: the flags, sensitive ones
+    given as ``-`` asked for (in schema order), then the fields of ``--json-in`` (validated like
+    flags: a field the command has no flag for is an ``unknown_field``). Read once, after the
+    store is unlocked, so a passphrase on stdin comes first."""
+    cached = vars(args).get("_fields_read")
+    if cached is not None:
+        return cached
+    from store.errors import ValidationError
+    from store.schema import TYPES
+    from store.validate import issue
+
+    sets = _fieldsets(args)
+    given = {p: _flag_values(args, p) for p in sets}
+    json_in = getattr(args, "json_in", None)
+    asks = [(p, f) for p, (type_name, _, _) in sets.items() for f in TYPES[type_name].fields
+            if f.sensitive and given[p].get(f.name) == ASK]
+    if asks and json_in == ASK:
+        f = asks[0][1]
+        raise CliError(f"--json-in - 已占用标准输入：请把 {f.name} 写在 JSON 中",
+                       f"--json-in - takes stdin: put {f.name} in the JSON instead of {f.flag} -")
+    for p, f in asks:
+        given[p][f.name] = ask_value(f.zh, f.en)
+    if json_in:
+        unknown = []
+        for name, value in _read_json_in(json_in).items():
+            prefix = next((p for p, (_, names, _) in sets.items() if name in names), None)
+            if prefix is None:
+                unknown.append(issue(name, "unknown_field"))
+            elif name in given[prefix]:
+                flag = "--" + name.replace("_", "-")
+                raise CliError(f"{name} 同时由 {flag} 和 --json-in 给出，只能给一次",
+                               f"{name} is given both as {flag} and in --json-in: give it once")
+            else:
+                given[prefix][name] = value
+        if unknown:
+            raise ValidationError(unknown)
+        check_required(args, given)
+    args._fields_read = given
+    return given
 
 
 def fields_of(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
-    return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)}
+    """The fields given for one record (add_field_flags' prefix); see read_fields."""
+    if FIELDSET + prefix in vars(args):
+        return dict(read_fields(args)[prefix])
+    return _flag_values(args, prefix)
 
 
 # -- commands ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tui.cli import CliError, add_field_flags, fields_of, unlock
+from tui.cli import CliError, add_field_flags, add_json_in, fields_of, unlock
 
 if TYPE_CHECKING:
     from store import Store
@@ -28,8 +28,13 @@ def with_org_ids(orgs: Any, type_name: str, values: dict[str, Any]) -> dict[str,
     for f in TYPES[type_name].fields:
         if f.ref != "org" or not out.get(f.name):
             continue
-        keys = [out[f.name]] if f.kind == "ref" else [
-            k for k in str(out[f.name]).split(",") if k.strip()]
+        value = out[f.name]
+        if f.kind == "ref":
+            keys = [str(value)]
+        elif isinstance(value, list):  # --json-in gives a list where a flag gives "a,b"
+            keys = [str(k) for k in value if str(k).strip()]
+        else:
+            keys = [k for k in str(value).split(",") if k.strip()]
         found = []
         for key in keys:
             try:
@@ -40,13 +45,16 @@ def with_org_ids(orgs: Any, type_name: str, values: dict[str, Any]) -> dict[str,
     return out
 
 
-def member_json(store: Store, doc: dict[str, Any] | None) -> dict[str, Any]:
+def member_json(store: Store, doc: dict[str, Any] | None, reveal: bool = False,
+                ) -> dict[str, Any]:
     """A member as ``--json`` prints it, with its mobility as this store's organization sees
-    it (derived, never stored: DESIGN §2.2)."""
+    it (derived, never stored: DESIGN §2.2); the ID number masked as on screen unless
+    ``reveal``."""
     from store.register import member_mobility
+    from tui.output import masked
 
     assert doc is not None
-    return {**{k: v for k, v in doc.items() if v is not None},
+    return {**masked({k: v for k, v in doc.items() if v is not None}, reveal),
             "mobility": member_mobility(store, doc)}
 
 
@@ -57,7 +65,7 @@ def cmd_member_add(args: argparse.Namespace) -> int:
     with unlock(args) as store:
         values = with_org_ids(store.live("org"), "member", fields_of(args, "m_"))
         member_id = register.add_member(store, values)
-        doc = member_json(store, store.get(member_id))
+        doc = member_json(store, store.get(member_id), args.reveal)
     if args.json:
         print_json(doc)
     else:
@@ -69,16 +77,19 @@ def cmd_member_edit(args: argparse.Namespace) -> int:
     from store import register
     from tui.output import print_json, t
 
-    values = fields_of(args, "m_")
-    for name in args.clear or []:
-        values[name] = None
-    if not values:
-        raise CliError("没有要修改的字段", "no field to change was given")
+    nothing = CliError("没有要修改的字段", "no field to change was given")
+    if not (args.clear or args.json_in or any(k.startswith("m_") for k in vars(args))):
+        raise nothing
     with unlock(args) as store:
+        values = fields_of(args, "m_")  # after unlocking: a passphrase on stdin comes first
+        for name in args.clear or []:
+            values[name] = None
+        if not values:
+            raise nothing
         member = register.resolve_member(store, args.member)
         register.edit_member(store, member["id"], with_org_ids(store.live("org"), "member",
                                                                values))
-        doc = member_json(store, store.get(member["id"]))
+        doc = member_json(store, store.get(member["id"]), args.reveal)
     if args.json:
         print_json(doc)
     else:
@@ -88,7 +99,7 @@ def cmd_member_edit(args: argparse.Namespace) -> int:
 
 def cmd_member_show(args: argparse.Namespace) -> int:
     from store import register
-    from tui.output import print_json, record_lines, show_value, t
+    from tui.output import masked, print_json, record_lines, show_value, t
 
     with unlock(args) as store:
         member = register.resolve_member(store, args.member)
@@ -97,8 +108,9 @@ def cmd_member_show(args: argparse.Namespace) -> int:
         contacts = sorted(store.state.records_of(member["id"], "contact"),
                           key=lambda c: c["on"], reverse=True)
         if args.json:
-            print_json({"member": member_json(store, member), "flows": flows,
-                        "contacts": contacts})
+            print_json({"member": member_json(store, member, args.reveal),
+                        "flows": [masked(f, args.reveal) for f in flows],
+                        "contacts": [masked(c, args.reveal) for c in contacts]})
             return 0
         mobility = register.member_mobility(store, member)
         extra = [(t("流动状态", "mobility"), show_value("member", "mobility", mobility))]
@@ -128,7 +140,7 @@ def cmd_member_list(args: argparse.Namespace) -> int:
             store.live("member"), key=lambda m: m["id"])
         if not args.all:
             docs = [m for m in docs if not m.get("archived")]
-        shown = [member_json(store, m) for m in docs]
+        shown = [member_json(store, m, args.reveal) for m in docs]
         if args.mobility:
             shown = [m for m in shown if m["mobility"] == args.mobility]
         total = len(shown)
@@ -155,7 +167,7 @@ def cmd_member_list(args: argparse.Namespace) -> int:
 
 def cmd_flow_out(args: argparse.Namespace) -> int:
     from store import register
-    from tui.output import print_json, t
+    from tui.output import masked, print_json, t
 
     with unlock(args) as store:
         member = register.resolve_member(store, args.member)
@@ -163,7 +175,7 @@ def cmd_flow_out(args: argparse.Namespace) -> int:
         flow_id = register.flow_out(store, member["id"], values)
         flow = store.get(flow_id)
     if args.json:
-        print_json(flow)
+        print_json(masked(flow, args.reveal))
     else:
         print(t(f"已登记 {member['name']} 流出（流动登记 {flow_id}），状态：待报到" if flow and
                 flow["status"] == "pending_report" else
@@ -174,7 +186,7 @@ def cmd_flow_out(args: argparse.Namespace) -> int:
 
 def cmd_flow_in(args: argparse.Namespace) -> int:
     from store import register
-    from tui.output import print_json, t
+    from tui.output import masked, print_json, t
 
     with unlock(args) as store:
         flow_values = with_org_ids(store.live("org"), "flow", fields_of(args, "f_"))
@@ -184,12 +196,15 @@ def cmd_flow_in(args: argparse.Namespace) -> int:
         else:
             values = fields_of(args, "m_")
             if "name" not in values:
-                raise CliError("请用 --name 给出流入党员的姓名，或用 --member 指定已有党员",
-                               "give the arriving member's --name, or --member for one on file")
+                raise CliError("请用 --name（或 --json-in 中的 name）给出流入党员的姓名，"
+                               "或用 --member 指定已有党员",
+                               "give the arriving member's --name (or name in --json-in), or "
+                               "--member for one on file")
             member_id, flow_id = register.flow_in(store, values, flow_values)
-        member, flow = member_json(store, store.get(member_id)), store.get(flow_id)
+        member = member_json(store, store.get(member_id), args.reveal)
+        flow = store.get(flow_id)
     if args.json:
-        print_json({"member": member, "flow": flow})
+        print_json({"member": member, "flow": masked(flow, args.reveal)})
     else:
         assert member is not None
         print(t(f"已登记 {member['name']} 流入（流动登记 {flow_id}）",
@@ -225,7 +240,7 @@ def cmd_flow_end(args: argparse.Namespace) -> int:
 
 def cmd_contact_log(args: argparse.Namespace) -> int:
     from store import register
-    from tui.output import print_json, t
+    from tui.output import masked, print_json, t
 
     with unlock(args) as store:
         member = register.resolve_member(store, args.member)
@@ -234,7 +249,7 @@ def cmd_contact_log(args: argparse.Namespace) -> int:
         contact_id = register.log_contact(store, member["id"], values)
         contact = store.get(contact_id)
     if args.json:
-        print_json(contact)
+        print_json(masked(contact, args.reveal))
     else:
         print(t(f"已记录与 {member['name']} 的联系（{args.on}）",
                 f"Logged a contact with {member['name']} on {args.on}"))
@@ -278,6 +293,14 @@ def choice_of(choices: str) -> Callable[[str], str]:
     return parse
 
 
+REVEAL_HELP = ("--json 输出完整身份证号（默认与屏幕一样只显示前 4 位和后 4 位）/ full ID numbers in --json "
+               "output (masked by default, as on screen)")
+
+
+def add_reveal(parser: argparse.ArgumentParser, text: str = REVEAL_HELP) -> None:
+    parser.add_argument("--reveal", action="store_true", help=text)
+
+
 def add_commands(sub: Any, command: Any, parser_class: type) -> None:
     from tui.output import choices_help
 
@@ -289,16 +312,22 @@ def add_commands(sub: Any, command: Any, parser_class: type) -> None:
     member = sub.add_parser("member", help="党员 / members").add_subparsers(
         dest="member_command", metavar="ACTION", parser_class=parser_class, required=True)
     sp = command(member, "add", cmd_member_add, "添加党员 / add a member", True)
+    add_reveal(sp)
+    add_json_in(sp)
     add_field_flags(sp, "member", prefix="m_", exclude=("archived",), required=("name",))
     sp = command(member, "edit", cmd_member_edit, "修改党员信息 / change a member", True)
     sp.add_argument("member", metavar="MEMBER", help="编号、编号末位或姓名 / id, end of id or name")
+    add_reveal(sp)
+    add_json_in(sp)
     add_field_flags(sp, "member", prefix="m_")
     sp.add_argument("--clear", action="append", metavar="FIELD",
                     help="清空字段（如 phone）/ clear a field")
     sp = command(member, "show", cmd_member_show, "查看党员 / show a member", True)
     sp.add_argument("member", metavar="MEMBER")
-    sp.add_argument("--reveal", action="store_true", help="显示完整身份证号 / show the full ID number")
+    add_reveal(sp, "显示完整身份证号（屏幕与 --json）/ show the full ID number (on screen and in "
+                   "--json)")
     sp = command(member, "list", cmd_member_list, "列出或检索党员 / list or search members", True)
+    add_reveal(sp)
     sp.add_argument("--search", metavar="TEXT",
                     help="姓名、拼音、首字母、手机号或身份证号末几位 / name, pinyin, initials, phone, ID suffix")
     sp.add_argument("--mobility", type=choice_of("mobility"), metavar="MOBILITY",
@@ -311,11 +340,15 @@ def add_commands(sub: Any, command: Any, parser_class: type) -> None:
         dest="flow_command", metavar="ACTION", parser_class=parser_class, required=True)
     sp = command(flow, "out", cmd_flow_out, "登记流出 / register an outflow", True)
     sp.add_argument("member", metavar="MEMBER")
+    add_reveal(sp)
+    add_json_in(sp)
     add_field_flags(sp, "flow", prefix="f_",
                     exclude=("member_id", "status", "ended_on", "end_reason"),
                     required=("left_on", "reason"))
     sp = command(flow, "in", cmd_flow_in, "登记流入 / register an inflow", True)
     sp.add_argument("--member", metavar="MEMBER", help="已在册党员 / a member already on file")
+    add_reveal(sp)
+    add_json_in(sp)
     add_field_flags(sp, "member", prefix="m_",
                     exclude=("home_org_id", "archived", "lost_contact_since"))
     add_field_flags(sp, "flow", prefix="f_",
@@ -334,6 +367,7 @@ def add_commands(sub: Any, command: Any, parser_class: type) -> None:
         dest="contact_command", metavar="ACTION", parser_class=parser_class, required=True)
     sp = command(contact, "log", cmd_contact_log, "记录一次联系 / log a contact", True)
     sp.add_argument("member", metavar="MEMBER")
+    add_reveal(sp)
     sp.add_argument("--on", required=True, metavar="YYYY-MM-DD")
     sp.add_argument("--channel", required=True, metavar="CHANNEL",
                     help="方式 / channel: " + choices_help("channel"))

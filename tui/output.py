@@ -41,6 +41,26 @@ def mask_id(number: str) -> str:
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
+def masked(doc: dict[str, Any] | None, reveal: bool = False) -> Any:
+    """A record as ``--json`` prints it: its sensitive fields masked exactly as on screen
+    (``mask_id``), unless ``reveal``. A sync conflict about a sensitive field has its values
+    masked too. The record's shape is unchanged."""
+    if reveal or not doc or doc.get("type") not in TYPES:
+        return doc
+    out = dict(doc)
+    for f in TYPES[doc["type"]].fields:
+        if f.sensitive and out.get(f.name) is not None:
+            out[f.name] = mask_id(str(out[f.name]))
+    subject = TYPES.get(str(doc.get("subject_type")))
+    field = subject.by_name.get(str(doc.get("field"))) if subject else None
+    if doc["type"] == "conflict" and field is not None and field.sensitive and \
+            isinstance(doc.get("values"), list):
+        out["values"] = [{**v, "value": mask_id(str(v["value"]))}
+                         if isinstance(v, dict) and v.get("value") is not None else v
+                         for v in doc["values"]]
+    return out
+
+
 def show_value(type_name: str, name: str, value: Any, lookup: Any = None,
                reveal: bool = False) -> str:
     """A stored value as a person reads it: enum labels, yes/no, names of referenced records."""
