@@ -15,6 +15,7 @@ import platform
 import random
 import ssl
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,20 +25,24 @@ import httpx
 
 from store import Store, __version__
 
-from .errors import NotEnrolled, Offline, PinMismatch, Refused, Revoked, SyncError
+from .errors import NotEnrolled, Offline, PinMismatch, Refused, Revoked, SyncError, Unverified
 from .protocol import (
+    ANSWER_HEADER,
     DEFAULT_MAX_BYTES,
     ENROLL_PATH,
     MAX_OPS_BYTES,
+    NONCE_HEADER,
     SYNC_PATH,
     b64u,
     cert_fingerprint,
     encode_body,
     enroll_proof,
     new_keypair,
+    new_nonce,
     parse_code,
     sign_request,
     unb64u,
+    verify_answer,
 )
 
 CLIENT_VERSION = f"liudong/{__version__}"
@@ -102,11 +107,18 @@ class Device:
             self._http.close()
             self._http = None
 
-    def _post(self, path: str, data: Any, signed: bool, base_url: str | None = None) -> Any:
-        """POST with retries (exponential backoff with jitter); the answer's JSON."""
+    def _post(self, path: str, data: Any, signed: bool, server_key: str,
+              base_url: str | None = None, may_erase: bool = False) -> Any:
+        """POST with retries (exponential backoff with jitter); the answer's JSON.
+
+        Nothing in an answer is acted on unless it verifies with ``server_key``, the key the
+        enrollment code carried, and is bound to this very request (DESIGN §3.4): an answer from
+        anything else on the link is treated as no answer. Only a verified revocation, and only
+        during a sync (``may_erase``), erases this store's keys."""
         client = self._client(base_url)
         body = encode_body(data)
         url = str(client.base_url) if client.base_url else (base_url or "")
+        key = unb64u(server_key)
         last = "?"
         refused_connections = 0
         backoffs = 0  # waits so far: each doubles, up to a minute
@@ -119,36 +131,46 @@ class Device:
                 self.sleep(min(60.0, 2.0 ** backoffs) * self.rng.uniform(0.5, 1.0))
                 backoffs += 1
             at_once = False
-            headers = {"content-type": "application/json", "content-encoding": "deflate"}
+            nonce = new_nonce()
+            headers = {"content-type": "application/json", "content-encoding": "deflate",
+                       NONCE_HEADER: nonce}
             if signed:
                 created = int(time.time() + float(self.store.meta.get("clock_offset", 0)))
                 headers["authorization"] = sign_request(
                     unb64u(self.store.meta["private_key"]), self.store.device_id, "POST", path,
                     body, created)
             try:
-                response = client.post(path, content=body, headers=headers)
-                if response.status_code in RETRYABLE_STATUS:
-                    last = f"HTTP {response.status_code}"
-                    continue
-                payload = response.json()
+                status, answer = _exchange(client, path, body, headers)
             except httpx.ConnectError as exc:
                 if isinstance(exc.__cause__, ssl.SSLError) or "CERTIFICATE" in str(exc):
                     raise PinMismatch(url) from None
                 last = "ConnectError"
                 refused_connections += 1
                 continue
-            except (httpx.RequestError, ValueError) as exc:
-                # a dropped link, a timeout, an answer cut short (it will not decompress or
-                # parse): ask again; the server applies each op once
-                # A link that drops one exchange often carries the next: the first drop is
-                # retried at once, later ones back off.
+            except (httpx.RequestError, AnswerTooLarge) as exc:
+                # a dropped link, a timeout, an answer too large to be ours: ask again; the
+                # server applies each op once. A link that drops one exchange often carries the
+                # next: the first drop is retried at once, later ones back off.
                 last = type(exc).__name__
                 at_once, dropped_once = not dropped_once, True
                 continue
-            if response.status_code == 200:
+            if status in RETRYABLE_STATUS:
+                last = f"HTTP {status}"
+                continue
+            if not verify_answer(key, answer.signature, nonce, "POST", path, status, answer.raw):
+                # cut short on the way, or not from the county server at all: not acted on
+                last = "unverified answer"
+                at_once, dropped_once = not dropped_once, True
+                continue
+            try:
+                payload = decode_answer(answer.raw, answer.encoding)
+            except ValueError:
+                last = "bad answer"
+                continue
+            if status == 200:
                 return payload
             problem = payload if isinstance(payload, dict) else {}
-            code = str(problem.get("error", response.status_code))
+            code = str(problem.get("error", status))
             if code == "replay":
                 # Our request reached the server twice (a network that repeats) and we got the
                 # second answer: ask again under a fresh nonce; each op still applies once.
@@ -160,46 +182,66 @@ class Device:
                 self.store.set_meta(clock_offset=problem["server_time"] - time.time())
                 at_once = True
                 continue
-            if code == "revoked":
+            if code == "revoked" and may_erase:
                 self.store.erase_keys()
                 raise Revoked()
             raise Refused(code, str(problem.get("zh", code)), str(problem.get("en", code)))
+        if last == "unverified answer":
+            raise Unverified(url)
         raise Offline(url, last)
 
     # -- enrollment --------------------------------------------------------------------------
     def enroll(self, code: str, server: str | None = None, name: str | None = None,
                ) -> dict[str, Any]:
         """Enroll with a one-time code: a key pair is made, its private half kept inside the
-        encrypted store; records made before enrollment go up with the first sync."""
+        encrypted store; records made before enrollment go up with the first sync. Nothing an
+        enrollment hears can erase anything: a forged code can at worst lead nowhere.
+
+        A device enrolled before answers were signed enrolls again with a new code for its own
+        organization: it keeps its key and its records and learns the server's key."""
         meta = self.store.meta
-        if meta.get("server_url"):
+        refresh = bool(meta.get("server_url")) and not meta.get("server_key")
+        if meta.get("server_url") and not refresh:
             raise SyncError("本设备已登记，无需再次登记", "this device is enrolled already")
         try:
-            token, code_url, fingerprint = parse_code(code)
+            parsed = parse_code(code)
         except ValueError:
-            raise SyncError("登记码有误，请核对", "the enrollment code is garbled: check it") from None
-        url = (server or code_url or "").rstrip("/")
-        if not url:
-            raise SyncError("请用 --server 给出县级服务器地址", "give the county server's address with --server")
-        pending = meta.get("enroll_pending")
-        if not pending or pending.get("token") != token:
-            # Keep the key before asking: if the answer is lost, asking again uses the same key.
-            private, public = new_keypair()
-            pending = {"token": token, "private_key": b64u(private), "public_key": b64u(public)}
-            self.store.set_meta(enroll_pending=pending)
+            raise SyncError("登记码有误或是旧版本的登记码，请核对或向县里申请新的登记码",
+                            "the enrollment code is garbled or from an older version: check "
+                            "it, or ask the county for a new one") from None
+        url = (server or parsed.url).rstrip("/")
+        if refresh:
+            pending = {"token": parsed.token, "private_key": meta["private_key"],
+                       "public_key": meta["public_key"]}
+        else:
+            pending = meta.get("enroll_pending")
+            if not pending or pending.get("token") != parsed.token:
+                # Keep the key before asking: if the answer is lost, asking again uses it.
+                private, public = new_keypair()
+                pending = {"token": parsed.token, "private_key": b64u(private),
+                           "public_key": b64u(public)}
+                self.store.set_meta(enroll_pending=pending)
         tls_pem = None
-        if url.startswith("https://") and fingerprint:
-            tls_pem = self._pin(url, fingerprint)
+        if url.startswith("https://") and parsed.fingerprint:
+            tls_pem = self._pin(url, parsed.fingerprint)
             self.store.set_meta(tls_pem=tls_pem)
         proof = _sign_raw(unb64u(pending["private_key"]),
-                          enroll_proof(token, self.store.device_id, pending["public_key"]))
+                          enroll_proof(parsed.token, self.store.device_id, pending["public_key"]))
         answer = self._post(ENROLL_PATH, {
-            "token": token, "device_id": self.store.device_id,
+            "token": parsed.token, "device_id": self.store.device_id,
             "public_key": pending["public_key"], "name": name or platform.node() or "laptop",
-            "store_id": self.store.store_id, "proof": proof}, signed=False, base_url=url)
+            "store_id": self.store.store_id, "proof": proof}, signed=False,
+            server_key=parsed.server_key, base_url=url)
+        if not isinstance(answer, dict) or not isinstance(answer.get("org_id"), str) or \
+                not isinstance(answer.get("server_time"), int):
+            raise Refused("bad_answer", "服务器的回应格式有误", "the server's answer is malformed")
+        if refresh:
+            self.store.set_meta(server_url=url, tls_pem=tls_pem, server_key=parsed.server_key)
+            return answer
         self.store.commit({"k": "enroll", "old_org_id": meta.get("own_org_id"),
                            "org_id": answer["org_id"], "orgs": answer.get("orgs", []),
                            "meta": {"server_url": url, "tls_pem": tls_pem,
+                                    "server_key": parsed.server_key,
                                     "private_key": pending["private_key"],
                                     "public_key": pending["public_key"],
                                     "own_org_id": answer["org_id"], "epoch": answer["epoch"],
@@ -226,10 +268,17 @@ class Device:
             raise NotEnrolled()
         if not self.store.meta.get("private_key"):
             raise NotEnrolled()
+        if not self.store.meta.get("server_key"):
+            raise SyncError("本设备登记时县级服务器的回应尚未签名，无法核验：请向县里申请新的登记码，"
+                            "运行 liudong enroll 重新登记（本机数据不受影响）",
+                            "this device enrolled before the county server signed its answers, "
+                            "which cannot be verified: ask the county for a new code and run "
+                            "liudong enroll again (nothing on this computer is lost)")
         report = SyncReport()
         for _ in range(max_rounds):
             request, sent = self._next_request()
-            answer = self._post(SYNC_PATH, request, signed=True)
+            answer = self._post(SYNC_PATH, request, signed=True,
+                                server_key=self.store.meta["server_key"], may_erase=True)
             report.requests += 1
             self._check(answer)
             if isinstance(answer.get("rewound"), dict):
@@ -310,3 +359,55 @@ def _sign_raw(private_key: bytes, message: bytes) -> str:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     return b64u(Ed25519PrivateKey.from_private_bytes(private_key).sign(message))
+
+
+# -- reading an answer, bounded -------------------------------------------------------------------
+# An answer is read as it comes, never past these bounds, and inflated only once verified: a
+# rogue answer of 1 MB that inflates to 1 GiB once drove `liudong sync` to 9.5 GB of memory.
+MAX_ANSWER = 8 * 1024 * 1024  # bytes of one answer as sent (compressed)
+MAX_INFLATED = 32 * 1024 * 1024  # its JSON once inflated (answers are pages of ≤ 4 MiB)
+DEADLINE = 300.0  # seconds one exchange may take in all, however slowly it trickles
+
+
+class AnswerTooLarge(Exception):
+    pass
+
+
+@dataclass
+class Answer:
+    raw: bytes
+    signature: str | None
+    encoding: str | None
+
+
+def _exchange(client: httpx.Client, path: str, body: bytes,
+              headers: dict[str, str]) -> tuple[int, Answer]:
+    started = time.monotonic()
+    with client.stream("POST", path, content=body, headers=headers) as response:
+        raw = bytearray()
+        for chunk in response.iter_raw():
+            raw += chunk
+            if len(raw) > MAX_ANSWER:
+                raise AnswerTooLarge(f"more than {MAX_ANSWER} bytes")
+            if time.monotonic() - started > DEADLINE:
+                raise httpx.ReadTimeout("the answer took too long", request=response.request)
+        return response.status_code, Answer(bytes(raw), response.headers.get(ANSWER_HEADER),
+                                            response.headers.get("content-encoding"))
+
+
+def decode_answer(raw: bytes, encoding: str | None) -> Any:
+    """A verified answer's JSON, inflated with a bound."""
+    if encoding and encoding.lower() == "deflate":
+        inflater = zlib.decompressobj()
+        try:
+            raw = inflater.decompress(raw, MAX_INFLATED)
+        except zlib.error as exc:
+            raise ValueError(f"bad compressed answer: {exc}") from None
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("answer too large or cut short")
+    elif encoding and encoding.lower() not in ("identity", ""):
+        raise ValueError(f"unsupported content encoding {encoding!r}")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeError, RecursionError):
+        raise ValueError("the answer is not JSON") from None

@@ -59,3 +59,16 @@ class CannotListen(LiudongError):
         super().__init__(f"县级服务器无法在 {address} 上监听：{reason_zh}",
                          f"the county server cannot listen on {address}: {reason_en}")
         self.address = address
+
+
+class Unverified(SyncError):
+    """Answers came, but none verified with the county server's key: something else answers at
+    its address (a rogue host on the link, a wrong DNS answer). Nothing it said was acted on."""
+
+    exit_code = 9
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"{url} 的回应无法核验（签名不符，可能不是县级服务器），未采纳任何内容，本机数据未受影响",
+                         f"the answers from {url} could not be verified (not signed by the county "
+                         "server: something else may be answering there); nothing they said was "
+                         "acted on and nothing on this computer changed")

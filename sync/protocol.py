@@ -144,26 +144,84 @@ def verify_signature(public_key: bytes, signed: SignedBy, method: str, path: str
 # fingerprint of its certificate to pin. ``ld1.`` + base64url(JSON). The token alone also works
 # with ``enroll --server URL``.
 
-def make_code(token: str, url: str, fingerprint: str | None) -> str:
-    data = {"t": token, "u": url}
+@dataclass(frozen=True)
+class Code:
+    """What an enrollment code carries (DESIGN §3.4): the one-time token, the server's address,
+    its identity key (every answer must verify with it) and, for TLS, the certificate's SHA-256
+    fingerprint to pin."""
+
+    token: str
+    url: str
+    server_key: str  # raw Ed25519 public key, base64url
+    fingerprint: str | None
+
+
+def make_code(token: str, url: str, server_key: str, fingerprint: str | None) -> str:
+    data = {"t": token, "u": url, "k": server_key}
     if fingerprint:
         data["f"] = fingerprint
-    return "ld1." + b64u(json.dumps(data, separators=(",", ":")).encode())
+    return "ld2." + b64u(json.dumps(data, separators=(",", ":")).encode())
 
 
-def parse_code(code: str) -> tuple[str, str | None, str | None]:
-    """(token, server url or None, fingerprint or None); ValueError when it is garbled."""
+def parse_code(code: str) -> Code:
+    """ValueError when it is garbled. A code of before answers were signed (``ld1.``), or a bare
+    token, carries no server key: nothing the device would hear could be trusted."""
     code = code.strip()
-    if code.startswith("ld1."):
-        try:
-            data = json.loads(unb64u(code[4:]))
-            return str(data["t"]), str(data["u"]), data.get("f")
-        except (ValueError, KeyError, TypeError):
-            raise ValueError("garbled enrollment code") from None
-    token = code.replace("-", "").replace(" ", "").upper()
-    if not token.isalnum() or len(token) < 16:
+    if not code.startswith("ld2.") or len(code) > 4096:
+        raise ValueError("garbled or outdated enrollment code")
+    try:
+        data = json.loads(unb64u(code[4:]))
+        found = Code(str(data["t"]), str(data["u"]), str(data["k"]), data.get("f"))
+        if len(unb64u(found.server_key)) != 32 or not found.url.startswith(
+                ("https://", "http://")):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("garbled enrollment code") from None
+    if found.fingerprint is not None and (not isinstance(found.fingerprint, str)
+                                          or len(found.fingerprint) != 64):
         raise ValueError("garbled enrollment code")
-    return token, None, None
+    return found
+
+
+# -- signed answers -----------------------------------------------------------------------------
+# Every answer of the county server is signed with its identity key and bound to the request it
+# answers by the request's nonce (a header the device makes fresh for every request), so an
+# answer from anything but the pinned server, or one replayed from another request, is not acted
+# on (DESIGN §3.4).
+
+NONCE_HEADER = "liudong-nonce"
+ANSWER_HEADER = "liudong-signature"
+
+
+def new_nonce() -> str:
+    return b64u(os.urandom(16))
+
+
+def answer_base(nonce: str, method: str, path: str, status: int, body: bytes) -> bytes:
+    """The bytes the server signs: the request's nonce, method and path, the status, and the
+    SHA-256 of the answer's body as sent (compressed)."""
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    return (f"liudong-answer/1\nnonce: {nonce}\n@method: {method.upper()}\n@path: {path}\n"
+            f"@status: {status}\ncontent-digest: sha-256=:{digest}:").encode()
+
+
+def sign_answer(private_key: bytes, nonce: str, method: str, path: str, status: int,
+                body: bytes) -> str:
+    sig = Ed25519PrivateKey.from_private_bytes(private_key).sign(
+        answer_base(nonce, method, path, status, body))
+    return f"s={b64u(sig)}"
+
+
+def verify_answer(public_key: bytes, header: str | None, nonce: str, method: str, path: str,
+                  status: int, body: bytes) -> bool:
+    if not header or not header.startswith("s=") or len(header) > 200:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            unb64u(header[2:]), answer_base(nonce, method, path, status, body))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def token_digest(token: str) -> str:

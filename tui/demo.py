@@ -13,6 +13,7 @@ import random
 import shlex
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,7 @@ def _county_tour(path: Path, today: dt.date) -> int:
 
     import uvicorn
 
-    from sync.server import db
+    from sync.server import db, identity
     from sync.server.admin import add_org, make_enroll_code
     from sync.server.app import create_app
 
@@ -218,15 +219,25 @@ def _county_tour(path: Path, today: dt.date) -> int:
         port = probe.getsockname()[1]
     engine = db.make_engine(f"sqlite:///{county_db.resolve()}")
     db.migrate(engine)
+    # TLS with the certificate the server makes for itself, as `liudong serve` does
+    tls = tempfile.TemporaryDirectory(prefix="liudong-demo-tls-")
+    files = []
+    for name, pem in zip(("cert.pem", "key.pem"), identity.self_signed(engine), strict=True):
+        fd = os.open(Path(tls.name) / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(pem)
+        files.append(str(Path(tls.name) / name))
     server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+                                           log_level="warning", ssl_certfile=files[0],
+                                           ssl_keyfile=files[1]))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     print()
-    print(f"━━ 县级服务器已在 {url} 启动 / a county server on loopback")
+    print(f"━━ 县级服务器已在 {url} 启动（TLS；登记码携带其公钥和证书指纹）/ a county server on "
+          "loopback (TLS; codes carry its key and certificate fingerprint)")
     county = add_org(engine, {"name": "光山县委", "kind": "county", "division_code": HOME_REGION})
     town = add_org(engine, {"name": "城关镇党委", "kind": "committee", "parent_id": county})
     branch_a = add_org(engine, {"name": "城关村党支部", "kind": "branch", "parent_id": town})
@@ -260,4 +271,5 @@ def _county_tour(path: Path, today: dt.date) -> int:
         server.should_exit = True
         thread.join(timeout=10)
         engine.dispose()
+        tls.cleanup()
     return int(port)

@@ -7,7 +7,6 @@ goes through the same serialized transactions as the server's own.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import os
 import secrets
@@ -23,7 +22,7 @@ from store.ids import is_ulid
 from store.orgs import org_tree
 
 from ..protocol import cert_fingerprint, enroll_proof, make_code, token_digest, unb64u
-from . import db
+from . import db, identity
 from .county import Refused, admin_put, live_records
 from .db import devices, enroll_codes, org_closure
 
@@ -74,6 +73,12 @@ def make_enroll_code(engine: Engine, org_id: str, server_url: str, hours: float 
 
         pem = Path(tls_cert).read_text()
         fingerprint = cert_fingerprint(ssl.PEM_cert_to_DER_cert(pem))
+    elif server_url.startswith("https://"):
+        # the certificate `serve` serves; before the first `serve`, the one it will make
+        last = identity.served(engine)
+        fingerprint = last if last and last != identity.INSECURE else identity.pem_fingerprint(
+            identity.self_signed(engine)[0])
+    server_key = identity.identity(engine).public_key
     token = "".join(secrets.choice(CROCKFORD) for _ in range(20))
     grouped = "-".join(token[i:i + 4] for i in range(0, 20, 4))
     now = db.now()
@@ -81,9 +86,9 @@ def make_enroll_code(engine: Engine, org_id: str, server_url: str, hours: float 
         conn.execute(insert(enroll_codes).values(
             code_hash=token_digest(token), org_id=org_id, created_at=now,
             expires_at=now + hours * 3600))
-    return {"code": make_code(grouped, server_url, fingerprint), "token": grouped,
+    return {"code": make_code(grouped, server_url, server_key, fingerprint), "token": grouped,
             "org_id": org_id, "expires_at": now + hours * 3600, "server_url": server_url,
-            "fingerprint": fingerprint}
+            "fingerprint": fingerprint, "server_key": server_key}
 
 
 def enroll(engine: Engine, request: Any) -> dict[str, Any]:
@@ -126,8 +131,15 @@ def enroll(engine: Engine, request: Any) -> dict[str, Any]:
         elif code.expires_at < now:
             raise Refused(410, "expired_code", "登记码已过期，请向县里申请新的登记码",
                           "the enrollment code has expired: ask the county for a new one")
-        elif existing is not None:
+        elif existing is not None and not (
+                existing.public_key == request["public_key"] and existing.status == "active"
+                and existing.org_id == code.org_id):
             raise Refused(409, "already_enrolled", "该设备已登记", "this device is enrolled already")
+        elif existing is not None:
+            # enrolled before answers were signed: a new code for its organization gives it the
+            # server's key (the device proved it holds its own)
+            conn.execute(update(enroll_codes).where(enroll_codes.c.code_hash == digest)
+                         .values(used_at=now, used_by=device_id))
         else:
             org = conn.execute(select(db.records.c.county_id).where(
                 db.records.c.rec_id == code.org_id)).first()
@@ -220,61 +232,130 @@ def stats(engine: Engine) -> list[dict[str, Any]]:
 BACKUP_FORMAT = "liudong-county-backup"
 
 
-def backup(engine: Engine, out: Path) -> dict[str, int]:
+def backup(engine: Engine, out: Path, *, passphrase: str | None = None,
+           recipient: bytes | None = None, kdf: Any = None) -> dict[str, int]:
     """A consistent copy while the server runs: every table read in one snapshot transaction,
-    written as gzipped JSON lines (the same for SQLite and PostgreSQL), then renamed into place."""
+    as JSON lines (the same for SQLite and PostgreSQL), sealed as it is written to a passphrase
+    or to a recipient's X25519 public key (backup_crypto.py). Nothing readable reaches the disk,
+    and ``out`` appears only once the backup is complete, fsynced and read back."""
+    from . import backup_crypto
+
+    if (passphrase is None) == (recipient is None):
+        raise AdminError("备份须加密：给出备份口令或接收方公钥（二者选一）",
+                         "a backup is encrypted: give a backup passphrase or a recipient's "
+                         "public key (one of the two)")
+    key_part, file_key = (backup_crypto.to_passphrase(passphrase, kdf) if passphrase is not None
+                          else backup_crypto.to_recipient(recipient or b""))
     counts: dict[str, int] = {}
-    tmp = out.with_name(out.name + ".tmp")
-    with db.read(engine) as conn, gzip.open(tmp, "wt", encoding="utf-8") as fh:
-        fh.write(json.dumps({"format": BACKUP_FORMAT,
-                             "schema_version": db.schema_version(conn),
-                             "epoch": db.get_meta(conn, "epoch")}) + "\n")
-        for table in db.metadata.sorted_tables:
-            n = 0
-            for row in conn.execute(select(table)):
-                fh.write(json.dumps({"t": table.name, "r": _jsonable(row._asdict())},
-                                    ensure_ascii=False) + "\n")
-                n += 1
-            counts[table.name] = n
-    os.replace(tmp, out)
+    with db.read(engine) as conn:
+        version = db.schema_version(conn)
+        writer = backup_crypto.BackupWriter(out, key_part, file_key, version)
+        try:
+            buffer = bytearray(_line({"format": BACKUP_FORMAT, "schema_version": version,
+                                      "epoch": db.get_meta(conn, "epoch")}))
+            for table in db.metadata.sorted_tables:
+                n = 0
+                for row in conn.execute(select(table)):
+                    buffer += _line({"t": table.name, "r": _jsonable(row._asdict())})
+                    n += 1
+                    if len(buffer) >= 1 << 18:
+                        writer.write(bytes(buffer))
+                        buffer.clear()
+                counts[table.name] = n
+            writer.write(bytes(buffer + _line({"end": counts})))
+        except BaseException:
+            writer.abort()
+            raise
+    writer.commit()
     return counts
 
 
-def restore(engine: Engine, source: Path) -> dict[str, int]:
+def restore(engine: Engine, source: Path, *, passphrase: str | None = None,
+            private_key: bytes | None = None) -> dict[str, int]:
     """Load a backup into an empty database. The epoch changes, so every device notices the
-    server went back in time and sends again what it no longer has (DESIGN §3.2)."""
-    with gzip.open(source, "rt", encoding="utf-8") as fh:
-        header = json.loads(fh.readline())
-        if header.get("format") != BACKUP_FORMAT:
-            raise AdminError("不是县级服务器的备份文件", "not a county server backup")
-        if header.get("schema_version") != db.SCHEMA_VERSION:
+    server went back in time and sends again what it no longer has (DESIGN §3.2).
+
+    Order: the file's checksum and header (no key needed); the target is empty; the key (a
+    wrong one is told apart from damage); then every chunk decrypted and authenticated and
+    every row checked, before anything is written. The rows then go in as one transaction,
+    read and authenticated again: a file changed in between rolls it back."""
+    from . import backup_crypto
+
+    with backup_crypto.open_backup(source) as sealed:
+        if sealed.schema_version != db.SCHEMA_VERSION:
             raise AdminError("备份的数据库版本与本程序不符", "the backup's schema version differs")
+        with db.read(engine) as conn:
+            if _holds_data(conn):
+                raise AdminError("目标数据库不是空的", "the target database is not empty")
+        key = sealed.unlock(passphrase, private_key)
+        for _ in _backup_rows(sealed, key):
+            pass
         db.migrate(engine)
         with db.write(engine) as conn:
-            if conn.execute(select(db.records.c.rec_id).limit(1)).first() is not None or \
-                    conn.execute(select(devices.c.device_id).limit(1)).first() is not None:
+            if _holds_data(conn):
                 raise AdminError("目标数据库不是空的", "the target database is not empty")
             conn.execute(db.meta.delete())
             conn.execute(db.counter.delete())
             counts: Counter[str] = Counter()
-            for rows in _batches(fh):
-                table = db.metadata.tables[rows[0]["t"]]
-                conn.execute(insert(table), [_from_json(table, r["r"]) for r in rows])
-                counts[table.name] += len(rows)
+            batch: list[dict[str, Any]] = []
+            table = None
+            for row_table, row in _backup_rows(sealed, key):
+                if batch and (row_table is not table or len(batch) >= 500):
+                    conn.execute(insert(table), batch)
+                    batch = []
+                table = row_table
+                batch.append(row)
+                counts[row_table.name] += 1
+            if batch:
+                conn.execute(insert(table), batch)
             db.set_meta(conn, "epoch", os.urandom(8).hex())
     return dict(counts)
 
 
-def _batches(fh: Any, size: int = 500) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for line in fh:
-        row = json.loads(line)
-        if batch and (row["t"] != batch[0]["t"] or len(batch) >= size):
-            yield batch
-            batch = []
-        batch.append(row)
-    if batch:
-        yield batch
+def _holds_data(conn: Any) -> bool:
+    return any(conn.dialect.has_table(conn, t.name)
+               and conn.execute(select(t).limit(1)).first() is not None
+               for t in (db.records, devices))
+
+
+def _backup_rows(sealed: Any, key: bytes) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """The rows of a backup, each checked against the schema, and their count against the
+    count the backup ends with."""
+    from .backup_crypto import BadCountyBackup
+
+    def bad(zh: str, en: str) -> BadCountyBackup:
+        return BadCountyBackup(sealed.where, zh, en)
+
+    lines = sealed.lines(key)
+    counts: Counter[str] = Counter()
+    try:
+        first = json.loads(next(lines, b"null"))
+        if not isinstance(first, dict) or first.get("format") != BACKUP_FORMAT:
+            raise bad("内容不是县级服务器的备份", "does not hold a county server backup")
+        if first.get("schema_version") != sealed.schema_version:
+            raise bad("内容与文件头的数据库版本不符", "holds another schema version than its header")
+        for line in lines:
+            item = json.loads(line)
+            if isinstance(item, dict) and set(item) == {"end"}:
+                if next(lines, None) is not None:
+                    raise bad("结尾之后还有内容", "has rows after its end")
+                if item["end"] != {t.name: counts[t.name] for t in db.metadata.sorted_tables}:
+                    raise bad("行数与结尾记录不符", "holds other row counts than it ends with")
+                return
+            table = db.metadata.tables.get(item.get("t")) if isinstance(item, dict) else None
+            row = item.get("r") if table is not None else None
+            if set(item) != {"t", "r"} or not isinstance(row, dict) or \
+                    not set(row) <= set(table.c.keys()):
+                raise bad("有一行不符合数据库结构", "holds a row that does not fit the schema")
+            counts[table.name] += 1
+            yield table, _from_json(table, row)
+    except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
+        raise bad("内容无法解析", "holds rows that cannot be parsed") from None
+    raise bad("不完整（缺少结尾记录）", "is incomplete (its end record is missing)")
+
+
+def _line(item: dict[str, Any]) -> bytes:
+    return (json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

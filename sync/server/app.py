@@ -28,6 +28,7 @@ from ..protocol import (
 )
 from . import admin, db
 from .county import Refused
+from .identity import SignAnswers, identity
 from .requests import handle_sync
 
 VERSION = __version__
@@ -162,7 +163,10 @@ def create_app(engine: Engine) -> FastAPI:
         return limiter[0]
 
     app = FastAPI(title="Liudong county server", version=VERSION,
-                  description="Sync for the register of mobile party members (流动党员).")
+                  description="Sync for the register of mobile party members (流动党员). Every "
+                              "answer carries a `Liudong-Signature` by the server's identity key, "
+                              "bound to the request's `Liudong-Nonce`.")
+    app.add_middleware(SignAnswers, identity=identity(engine))
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> JSONResponse:

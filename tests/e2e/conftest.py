@@ -31,13 +31,17 @@ def command() -> list[str]:
 
 class Server:
     def __init__(self, db_url: str, workdir: Path, tls: tuple[Path, Path] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, insecure: bool = False) -> None:
+        """As an admin starts it: TLS with the certificate the server makes for itself, or the
+        one given (``tls``); plain HTTP only when asked (``insecure``)."""
         self.db_url, self.port = db_url, port or free_port()
-        self.scheme = "https" if tls else "http"
+        self.scheme = "http" if insecure else "https"
         self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         args = [*command(), "serve", "--db", db_url, "--port", str(self.port)]
         if tls:
             args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        if insecure:
+            args.append("--insecure-http")
         self.log = (workdir / f"serve-{self.port}.log").open("w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIUDONG_")}
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,

@@ -89,7 +89,9 @@ class FaultyNetwork(httpx.BaseTransport):
             raise httpx.ReadError("connection reset", request=request)
         if fault == "cut_answer":
             body = body[: len(body) // 2]
-        return httpx.Response(response.status_code, headers=response.headers, content=body,
+        # as it travels: a stream, read by the client as it comes (not decoded here)
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=httpx.ByteStream(body),
                               request=request)
 
 

@@ -67,7 +67,7 @@ def _sign_raw(private: bytes, message: bytes) -> str:
 
 def enroll_body(engine: Any, org_id: str, **override: Any) -> tuple[dict[str, Any], bytes]:
     """A valid enrollment request for a new device of ``org_id`` and the device's private key."""
-    token = parse_code(admin.make_enroll_code(engine, org_id, "http://testserver")["code"])[0]
+    token = parse_code(admin.make_enroll_code(engine, org_id, "http://testserver")["code"]).token
     private, public = new_keypair()
     device_id = override.pop("device_id", new_ulid())
     body = {"token": token, "device_id": device_id, "public_key": b64u(public), "name": "笔记本",
