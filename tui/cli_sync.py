@@ -10,6 +10,8 @@ import argparse
 import datetime as dt
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from tui.cli import CliError, add_field_flags, fields_of, unlock
@@ -39,6 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise CliError("--tls-cert 与 --tls-key 须同时给出", "give both --tls-cert and --tls-key")
+    if args.tls_cert and args.insecure_http:
+        raise CliError("--insecure-http 与 --tls-cert 不能同时使用",
+                       "--insecure-http and --tls-cert do not go together")
     if not 0 <= args.port <= 65535:
         raise CliError("--port 应在 0 到 65535 之间", "--port must be between 0 and 65535")
     # The listening sockets are bound here, before anything else, and handed to uvicorn: a taken
@@ -84,16 +89,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             sock.close()
         raise
 
+    private = tempfile.TemporaryDirectory(prefix="liudong-tls-")
     try:
         engine = _engine(args)
         tune_threads()
-        scheme = "https" if args.tls_cert else "http"
+        certfile, keyfile, fingerprint = _tls(engine, args, Path(private.name))
+        scheme = "https" if certfile else "http"
         port = sockets[0].getsockname()[1]
         url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
         print(t(f"县级服务器已启动：{url}（数据库：{engine.url!r}）",
                 f"County server at {url} (database {engine.url!r})"), flush=True)
+        if fingerprint:
+            print(t(f"  证书指纹（登记码携带它，各笔记本据此认出本服务器）：{fingerprint}",
+                    f"  certificate fingerprint (enrollment codes carry it; laptops pin it): "
+                    f"{fingerprint}"), flush=True)
+        else:
+            print(t("  警告：--insecure-http 以明文传输，链路上的人能读到党员信息",
+                    "  warning: --insecure-http sends everything in the clear: anyone on the "
+                    "link can read members' data"), file=sys.stderr, flush=True)
         config = uvicorn.Config(create_app(engine), log_level="warning",
-                                ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                                ssl_certfile=certfile, ssl_keyfile=keyfile,
                                 server_header=False, date_header=False, timeout_keep_alive=30)
         server = uvicorn.Server(config)
         try:
@@ -106,10 +121,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         for sock in sockets:
             sock.close()
+        private.cleanup()
     if not server.started:
         raise CliError("县级服务器未能启动（见上方日志）",
                        "the county server did not start (see the log above)", code=1)
     return 0
+
+
+def _tls(engine: Any, args: argparse.Namespace, private: Path,
+         ) -> tuple[str | None, str | None, str | None]:
+    """(certificate file, key file, fingerprint) `serve` speaks TLS with (DESIGN §3.4): the one
+    given, or else the one this server made for itself on its first run (kept in its database,
+    so a restored server keeps it), written for uvicorn into a private directory that goes when
+    `serve` stops. Plain HTTP only with --insecure-http."""
+    from sync.server import identity
+
+    if args.insecure_http:
+        identity.record_served(engine, identity.INSECURE)
+        return None, None, None
+    if args.tls_cert:
+        fingerprint = identity.pem_fingerprint(Path(args.tls_cert).read_text())
+        identity.record_served(engine, fingerprint)
+        return args.tls_cert, args.tls_key, fingerprint
+    cert_pem, key_pem = identity.self_signed(engine)
+    os.chmod(private, 0o700)
+    files = []
+    for name, pem in (("cert.pem", cert_pem), ("key.pem", key_pem)):
+        fd = os.open(private / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(pem)
+        files.append(str(private / name))
+    fingerprint = identity.pem_fingerprint(cert_pem)
+    identity.record_served(engine, fingerprint)
+    return files[0], files[1], fingerprint
 
 
 def _org_id(engine: Any, key: str) -> str:
@@ -153,12 +197,14 @@ def cmd_admin_org_list(args: argparse.Namespace) -> int:
 
 
 def cmd_admin_enroll_code(args: argparse.Namespace) -> int:
+    from sync.server import identity
     from sync.server.admin import make_enroll_code
     from tui.output import print_json, t
 
     engine = _engine(args)
+    plain = identity.served(engine) == identity.INSECURE and not args.tls_cert
     url = args.server_url or os.environ.get("LIUDONG_SERVER_URL") or \
-        f"{'https' if args.tls_cert else 'http'}://127.0.0.1:{DEFAULT_PORT}"
+        f"{'http' if plain else 'https'}://127.0.0.1:{DEFAULT_PORT}"
     made = make_enroll_code(engine, _org_id(engine, args.org), url, args.hours, args.tls_cert)
     if args.json:
         print_json(made)
@@ -168,10 +214,16 @@ def cmd_admin_enroll_code(args: argparse.Namespace) -> int:
     print()
     print("    " + made["code"])
     print()
-    print(t(f"在支部电脑上运行：liudong enroll --code {made['code']}",
-            f"On the branch laptop run: liudong enroll --code {made['code']}"))
-    print(t(f"或：liudong enroll --server {url} --code {made['token']}",
-            f"or: liudong enroll --server {url} --code {made['token']}"))
+    print(t("在支部电脑上运行 liudong enroll，在提示处粘贴登记码（不回显，也不留在命令历史中）",
+            "On the branch laptop run liudong enroll and paste the code at its prompt (not "
+            "echoed, and kept out of the shell's history)"))
+    print(t("登记码携带县级服务器的地址、公钥和证书指纹：笔记本只采纳能用此公钥核验的回应。",
+            "The code carries the server's address, its public key and its certificate's "
+            "fingerprint: the laptop acts only on answers that verify with that key."))
+    if url.startswith("http://"):
+        print(t("警告：此地址是明文 HTTP，链路上的人能读到党员信息（回应仍经签名核验）",
+                "warning: this address is plain HTTP: anyone on the link can read members' "
+                "data (answers are still verified by signature)"), file=sys.stderr)
     return 0
 
 
@@ -242,11 +294,42 @@ def cmd_admin_backup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sync.server.admin import backup
+    from sync.server.backup_crypto import check_out, fingerprint, load_public_key
+    from tui.cli import ask_secret
     from tui.output import t
 
-    counts = backup(_engine(args), Path(args.out))
-    print(t(f"已备份到 {args.out}（{sum(counts.values())} 行）",
-            f"Backed up to {args.out} ({sum(counts.values())} rows)"))
+    out = Path(args.out).expanduser()
+    check_out(out)  # before a passphrase is asked for
+    if args.recipient:
+        public = load_public_key(Path(args.recipient).expanduser())
+        counts = backup(_engine(args), out, recipient=public)
+        how_zh = f"用公钥 {fingerprint(public)} 加密；恢复需要对应的私钥"
+        how_en = f"encrypted to public key {fingerprint(public)}; restoring needs its private key"
+    else:
+        passphrase = ask_secret("LIUDONG_BACKUP_PASSPHRASE", "备份口令", "backup passphrase",
+                                confirm=True)
+        counts = backup(_engine(args), out, passphrase=passphrase)
+        how_zh, how_en = "用备份口令加密", "encrypted with the backup passphrase"
+    print(t(f"已备份到 {args.out}（{sum(counts.values())} 行，{how_zh}）",
+            f"Backed up to {args.out} ({sum(counts.values())} rows, {how_en})"))
+    return 0
+
+
+def cmd_admin_backup_key(args: argparse.Namespace) -> int:
+    from sync.server.backup_crypto import write_key_pair
+    from tui.output import t
+
+    made = write_key_pair(os.path.expanduser(args.out))
+    print(t(f"已生成备份密钥对（指纹 {made['fingerprint']}）：", f"Made a backup key pair "
+            f"(fingerprint {made['fingerprint']}):"))
+    print(t(f"  公钥 {made['public']}：放在服务器上，用于 liudong admin backup --recipient",
+            f"  public key {made['public']}: keep it on the server, for liudong admin backup "
+            "--recipient"))
+    print(t(f"  私钥 {made['private']}：抄送到离线介质（如保险柜中的 U 盘）后从本机删除；"
+            "恢复时用 liudong admin restore --identity，丢失则备份无法恢复",
+            f"  private key {made['private']}: copy it to offline media (a USB stick in a "
+            "safe) and delete it from this machine; liudong admin restore --identity needs it, "
+            "and without it the backups cannot be restored"))
     return 0
 
 
@@ -255,13 +338,32 @@ def cmd_admin_restore(args: argparse.Namespace) -> int:
 
     from sync.server import db
     from sync.server.admin import restore
+    from sync.server.backup_crypto import BackupKeyError, load_private_key, open_backup
+    from tui.cli import ask_secret
     from tui.output import t
 
+    source = Path(args.file).expanduser()
+    with open_backup(source) as sealed:  # a damaged file is reported before a secret is asked
+        kind, recipient = sealed.key_type, sealed.recipient
+    passphrase, private = None, None
+    if args.identity:
+        if kind != "x25519":
+            raise BackupKeyError("这份备份是用口令加密的：不用 --identity，输入备份口令即可",
+                                 "this backup was made with a passphrase: leave out "
+                                 "--identity and give the backup passphrase")
+        private = load_private_key(Path(args.identity).expanduser())
+    elif kind == "x25519":
+        raise BackupKeyError(f"这份备份是用公钥 {recipient} 加密的：请用 --identity 给出对应的私钥文件",
+                             f"this backup was made to public key {recipient}: give its private "
+                             "key file with --identity")
+    else:
+        passphrase = ask_secret("LIUDONG_BACKUP_PASSPHRASE", "备份口令", "backup passphrase")
     engine = db.make_engine(args.db or os.environ.get("LIUDONG_DB"))
-    counts = restore(engine, Path(args.file))
-    print(t(f"已从 {args.file} 恢复（{sum(counts.values())} 行）；各设备下次同步时会补传服务器缺少的数据",
-            f"Restored {args.file} ({sum(counts.values())} rows); devices send again what the "
-            "server lacks when they next sync"))
+    counts = restore(engine, source, passphrase=passphrase, private_key=private)
+    print(t(f"已从 {args.file} 恢复（{sum(counts.values())} 行，每一块都已解密校验）；"
+            "各设备下次同步时会补传服务器缺少的数据",
+            f"Restored {args.file} ({sum(counts.values())} rows, every chunk decrypted and "
+            "verified); devices send again what the server lacks when they next sync"))
     return 0
 
 
@@ -270,12 +372,15 @@ def cmd_admin_restore(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from sync.client import Device
     from sync.errors import SyncError
+    from tui.cli import ASK, ask_value
     from tui.output import t
 
     with unlock(args) as store:
+        # "-", a bare --code or none: asked for (after the passphrase), never in argv
+        code = ask_value("登记码", "enrollment code") if args.code == ASK else args.code
         device = Device(store)
         try:
-            answer = device.enroll(args.code, args.server, args.name)
+            answer = device.enroll(code, args.server, args.name)
             org = answer.get("org_name") or answer["org_id"]
             print(t(f"已登记到 {org}", f"Enrolled with {org}"))
             try:
@@ -415,8 +520,13 @@ def add_commands(sub: Any, command: Any, parser_class: type) -> None:
     sp.add_argument("--db", help="数据库 URL（默认 SQLite；postgresql://…）/ database URL")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=DEFAULT_PORT)
-    sp.add_argument("--tls-cert", metavar="FILE")
+    sp.add_argument("--tls-cert", metavar="FILE",
+                    help="证书（默认用本服务器首次运行时自签的证书）/ certificate (default: the "
+                         "self-signed one this server made on its first run)")
     sp.add_argument("--tls-key", metavar="FILE")
+    sp.add_argument("--insecure-http", action="store_true",
+                    help="不加密，以明文 HTTP 服务（仅供测试）/ serve plain, unencrypted HTTP "
+                         "(for tests only)")
 
     admin_parser = sub.add_parser("admin", help="县级管理 / county administration")
     admin_parser.add_argument("--db", help="数据库 URL（默认与 serve 相同）/ database URL")
@@ -432,8 +542,9 @@ def add_commands(sub: Any, command: Any, parser_class: type) -> None:
     sp.add_argument("--org", required=True, help="组织编号或名称 / organization id or name")
     sp.add_argument("--hours", type=float, default=72, help="有效小时数 / hours valid")
     sp.add_argument("--server-url", help="设备访问本服务器的地址 / the address devices use")
-    sp.add_argument("--tls-cert", metavar="FILE", help="自签名证书，其指纹写入登记码 / "
-                    "self-signed certificate whose fingerprint the code carries")
+    sp.add_argument("--tls-cert", metavar="FILE", help="serve 所用的证书（默认：serve 正在或将要使用"
+                    "的证书），其指纹写入登记码 / the certificate serve uses (default: the one "
+                    "serve uses or will make), whose fingerprint the code carries")
     device = admin.add_parser("device", help="设备 / devices").add_subparsers(
         dest="device_command", metavar="ACTION", parser_class=parser_class, required=True)
     command(device, "list", cmd_admin_device_list, "设备列表 / list devices", True)
@@ -448,15 +559,32 @@ def add_commands(sub: Any, command: Any, parser_class: type) -> None:
     sp.add_argument("--body")
     sp.add_argument("--due", metavar="YYYY-MM-DD")
     command(admin, "stats", cmd_admin_stats, "统计 / statistics", True)
-    command(admin, "backup", cmd_admin_backup, "在线备份 / consistent backup").add_argument(
-        "--out", required=True, metavar="FILE")
-    command(admin, "restore", cmd_admin_restore,
-            "从备份恢复到空数据库 / restore into an empty database").add_argument(
-        "file", metavar="FILE")
+    sp = command(admin, "backup", cmd_admin_backup,
+                 "在线加密备份（口令取自 LIUDONG_BACKUP_PASSPHRASE 或提示输入）/ consistent, "
+                 "encrypted backup (passphrase from LIUDONG_BACKUP_PASSPHRASE or asked for)")
+    sp.add_argument("--out", required=True, metavar="FILE")
+    sp.add_argument("--recipient", metavar="PUBKEYFILE",
+                    help="用此公钥加密而不用口令（见 backup-key）/ encrypt to this public key "
+                         "instead of a passphrase (see backup-key)")
+    command(admin, "backup-key", cmd_admin_backup_key,
+            "生成备份密钥对 PREFIX.pub 与 PREFIX.key / make a backup key pair PREFIX.pub and "
+            "PREFIX.key").add_argument("--out", required=True, metavar="PREFIX")
+    sp = command(admin, "restore", cmd_admin_restore,
+                 "解密、校验备份并恢复到空数据库 / decrypt, verify and restore a backup into an "
+                 "empty database")
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--identity", metavar="PRIVATEKEYFILE",
+                    help="备份用公钥加密时：对应的私钥文件 / for a backup made to a public key: "
+                         "its private key file")
 
     sp = command(sub, "enroll", cmd_enroll, "登记到县级服务器 / enroll with the county server")
-    sp.add_argument("--code", required=True, help="县里给的登记码 / the enrollment code")
-    sp.add_argument("--server", help="服务器地址（登记码中已含）/ server URL")
+    sp.add_argument("--code", nargs="?", const="-", default="-", metavar="CODE|-",
+                    help="县里给的登记码；给 - 或不给则提示输入（不回显）或从标准输入读一行，不留在命令行和历史中 / "
+                         "the enrollment code; - or none: asked for without echo, or one line "
+                         "of stdin, so it stays out of argv and shell history")
+    sp.add_argument("--server", help="另一个服务器地址（登记码中已含；公钥和证书仍以登记码为准）/ "
+                    "another address for the server (the code has one; its key and "
+                    "certificate still come from the code)")
     sp.add_argument("--name", help="本设备名称 / a name for this computer")
     sp = command(sub, "sync", cmd_sync, "与县级服务器同步 / sync with the county", True)
     sp.add_argument("--rejected", action="store_true",

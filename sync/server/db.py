@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 import time
 import weakref
@@ -262,7 +263,8 @@ def default_db_url() -> str:
     from platformdirs import user_data_dir
 
     directory = Path(user_data_dir("liudong-server", appauthor=False))
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _narrow(str(directory), 0o700)  # made by an older version with the umask's permissions
     return f"sqlite:///{directory / 'county.db'}"
 
 
@@ -277,6 +279,9 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str | None = None) -> Engine:
     url = normalize_url(url or default_db_url())
     if url.startswith("sqlite"):
+        path = _sqlite_file(url)
+        if path is not None:
+            _create_owner_only(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
                                pool_size=8, max_overflow=8)
 
@@ -289,6 +294,8 @@ def make_engine(url: str | None = None) -> Engine:
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA foreign_keys=OFF")
             cur.close()
+            if path is not None:  # the -wal and -shm now exist: owner-only, whoever made them
+                _narrow_sqlite_files(path)
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
@@ -298,6 +305,55 @@ def make_engine(url: str | None = None) -> Engine:
         # a connection for each request thread (anyio's 40): none opened per request
         engine = create_engine(url, pool_size=40, max_overflow=10, pool_pre_ping=True)
     return engine
+
+
+# The database and every file SQLite keeps beside it hold members' data (the WAL holds recent
+# pages in the clear): owner-only (DESIGN §3.5). SQLite creates -wal, -shm and -journal with the
+# main file's permissions, so the main file is made owner-only before SQLite first opens it;
+# files an older version left readable by others are narrowed.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal", "-writelock")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of an SQLite URL; None for an in-memory or URI-named database."""
+    from sqlalchemy.engine import make_url
+
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+def _create_owner_only(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            if os.name == "posix":
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    _narrow_sqlite_files(path)
+
+
+def _narrow_sqlite_files(path: str) -> None:
+    for name in (path, *(path + suffix for suffix in SQLITE_SIDE_FILES)):
+        _narrow(name, 0o600)
+
+
+def _narrow(name: str, mode: int) -> None:
+    """Take away every permission of group and others from a file or directory of ours."""
+    if os.name != "posix":
+        return
+    try:
+        st = os.stat(name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(name, stat.S_IMODE(st.st_mode) & mode)
 
 
 @contextlib.contextmanager
@@ -323,7 +379,7 @@ def _sqlite_lock(engine: Engine) -> Iterator[None]:
             path = engine.url.database
             fd = None
             if fcntl is not None and path and path != ":memory:" and not path.startswith("file:"):
-                fd = os.open(f"{path}-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(f"{path}-writelock", os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
                 weakref.finalize(engine, os.close, fd)
             state = engine.__dict__["_liudong_write_lock"] = (threading.Lock(), fd)
     lock, fd = state

@@ -20,9 +20,11 @@ DAYS = {"left": "2026-11-01", "reported": "2026-11-05", "ended": "2026-11-20"}
 
 
 def run(*args: str, store: Path | None = None, db: str | None = None,
-        check: bool = True, lang: str = "en") -> subprocess.CompletedProcess[str]:
+        check: bool = True, lang: str = "en", env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIUDONG_")}
-    env.update(LIUDONG_PASSPHRASE=PASSPHRASE, LIUDONG_LANG=lang)
+    env.update(LIUDONG_PASSPHRASE=PASSPHRASE, LIUDONG_LANG=lang, **extra)
     if store is not None:
         env["LIUDONG_STORE"] = str(store)
     if db is not None:
@@ -124,8 +126,9 @@ def test_two_branches_and_the_county_share_one_record(server: Server, tmp_path: 
         assert [t["title"] for t in s.live("task")] == ["核查流动党员"]
 
     # a consistent backup while the server runs
-    backup = tmp_path / "county.jsonl.gz"
-    assert "Backed up" in run("admin", "backup", "--out", str(backup), db=db).stdout
+    backup = tmp_path / "county.bak"
+    assert "Backed up" in run("admin", "backup", "--out", str(backup), db=db,
+                              env={"LIUDONG_BACKUP_PASSPHRASE": "county backup passphrase"}).stdout
     assert backup.stat().st_size > 0
 
     # the county revokes B's laptop: refused, and its keys are erased
