@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from sync.protocol import cert_fingerprint
 from tests.e2e.conftest import Server
 from tests.e2e.test_county import as_json, laptop, run
 
@@ -68,3 +71,34 @@ def test_the_pinned_certificate_and_no_other(db_url: str, tmp_path: Path) -> Non
         assert len(refused.stderr.strip().splitlines()) == 1
     finally:
         fake.stop()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_serve_speaks_tls_unless_told_it_is_insecure(db_url: str, tmp_path: Path) -> None:
+    """Before: `serve` spoke plain HTTP unless given a certificate, and `enroll-code` printed an
+    http:// address. Now it makes a certificate on its first run and keeps it; plain HTTP only
+    behind a flag that says it is insecure, with a warning."""
+    server = Server(db_url, tmp_path)
+    try:
+        assert server.url.startswith("https://")
+        with pytest.raises(httpx.HTTPError):  # nothing answers in the clear
+            httpx.get(f"http://127.0.0.1:{server.port}/v1/health", timeout=5)
+        org = as_json(run("admin", "org", "add", "--name", "城关村党支部", "--kind", "branch",
+                          "--json", db=db_url))["id"]
+        made = as_json(run("admin", "enroll-code", "--org", org, "--json", db=db_url))
+        assert made["server_url"].startswith("https://") and made["fingerprint"]
+        served = ssl.get_server_certificate(("127.0.0.1", server.port))
+        assert made["fingerprint"] == cert_fingerprint(ssl.PEM_cert_to_DER_cert(served))
+    finally:
+        server.stop()
+    again = Server(db_url, tmp_path, port=server.port)  # the same certificate after a restart
+    try:
+        assert ssl.get_server_certificate(("127.0.0.1", again.port)) == served
+    finally:
+        again.stop()
+    plain = Server(db_url, tmp_path, insecure=True)
+    try:
+        assert httpx.get(f"{plain.url}/v1/health", timeout=5).json()["ok"]
+    finally:
+        plain.stop()
+    assert "insecure" in Path(plain.log.name).read_text().lower()
