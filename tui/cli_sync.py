@@ -294,7 +294,8 @@ def cmd_admin_backup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sync.server.admin import backup
-    from sync.server.backup_crypto import check_out, fingerprint, load_public_key
+    from sync.server.backup_crypto import check_out
+    from sync.server.backup_keys import fingerprint, load_public_key
     from tui.cli import ask_secret
     from tui.output import t
 
@@ -316,7 +317,7 @@ def cmd_admin_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_admin_backup_key(args: argparse.Namespace) -> int:
-    from sync.server.backup_crypto import write_key_pair
+    from sync.server.backup_keys import write_key_pair
     from tui.output import t
 
     made = write_key_pair(os.path.expanduser(args.out))
@@ -338,7 +339,8 @@ def cmd_admin_restore(args: argparse.Namespace) -> int:
 
     from sync.server import db
     from sync.server.admin import restore
-    from sync.server.backup_crypto import BackupKeyError, load_private_key, open_backup
+    from sync.server.backup_crypto import open_backup
+    from sync.server.backup_keys import BackupKeyError, load_private_key
     from tui.cli import ask_secret
     from tui.output import t
 

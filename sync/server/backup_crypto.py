@@ -36,12 +36,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from store import crypto
 from store.errors import LiudongError, UnsafeParameters
 from store.fsutil import fsync_dir, fsync_fd
+
+from .backup_keys import (
+    NEW_FILE,
+    BackupKeyError,
+    BackupTargetError,
+    fingerprint,
+    public_of,
+    write_all,
+)
 
 FORMAT = "liudong-county-backup"
 VERSION = 1
@@ -62,14 +70,9 @@ MIN_PASSPHRASE = 8
 ARGON2_BACKUP = crypto.KdfParams("argon2id", memory_kib=128 << 10, iterations=3, lanes=4)
 SCRYPT_BACKUP = crypto.KdfParams("scrypt", log_n=17, r=8, p=1)
 
-PUBLIC_TAG, PRIVATE_TAG = "LDPUB1-", "LDKEY1-"
 _X25519_INFO = b"liudong/county-backup/x25519/v1"
 _HEADER_INFO = b"liudong/county-backup/header/v1"
 _PAYLOAD_INFO = b"liudong/county-backup/payload/v1"
-
-# Every file this module creates: never an existing file, never through a symlink.
-_NEW_FILE = (os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-             | getattr(os, "O_BINARY", 0))
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -90,144 +93,10 @@ class WrongBackupKey(LiudongError):
     exit_code = 3
 
 
-class BackupKeyError(LiudongError):
-    """A key file that cannot be used, or a backup that asks for the other kind of key."""
-
-    exit_code = 2
-
-
-class BackupTargetError(LiudongError):
-    """Where a backup or a key may not be written."""
-
-    exit_code = 2
-
-
 # -- keys ----------------------------------------------------------------------------------------
 
 def default_kdf() -> crypto.KdfParams:
     return ARGON2_BACKUP if crypto.argon2_available() else SCRYPT_BACKUP
-
-
-def fingerprint(public: bytes) -> str:
-    """A short name of a recipient key, written in the header and printed beside the key."""
-    return hashlib.sha256(b"liudong county backup key" + public).hexdigest()[:16]
-
-
-def _b64u(data: bytes) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64u(text: str) -> bytes:
-    import base64
-
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def new_key_pair() -> tuple[bytes, bytes]:
-    """(private, public), raw X25519."""
-    key = X25519PrivateKey.generate()
-    return (key.private_bytes(ser.Encoding.Raw, ser.PrivateFormat.Raw, ser.NoEncryption()),
-            _public_of(key))
-
-
-def _public_of(key: X25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
-
-
-def public_key_text(public: bytes) -> str:
-    return (f"# 流动县级备份公钥（可以放在服务器上）| Liudong county backup public key (may stay "
-            f"on the server)\n# fingerprint {fingerprint(public)}\n"
-            f"{PUBLIC_TAG}{_b64u(public)}\n")
-
-
-def private_key_text(private: bytes) -> str:
-    public = _public_of(X25519PrivateKey.from_private_bytes(private))
-    return (f"# 流动县级备份私钥：离线保管，不要留在服务器上；丢失则备份无法恢复 | Liudong county "
-            f"backup PRIVATE key: keep it offline, not on the server; without it the backups "
-            f"cannot be restored\n# fingerprint {fingerprint(public)}\n"
-            f"# public {PUBLIC_TAG}{_b64u(public)}\n{PRIVATE_TAG}{_b64u(private)}\n")
-
-
-def _key_line(path: Path, tag: str, other: str, zh: str, en: str) -> bytes:
-    where = str(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise BackupKeyError(f"找不到{zh}文件：{where}", f"no {en} file at {where}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BackupKeyError(f"{zh}文件不是普通文件：{where}", f"the {en} file is not a regular "
-                                 f"file: {where}")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(4096)
-    finally:
-        os.close(fd)
-    try:
-        lines = [s.strip() for s in raw.decode("utf-8").splitlines()]
-    except UnicodeDecodeError:
-        lines = []
-    found = [s for s in lines if s and not s.startswith("#")]
-    if len(found) == 1 and found[0].startswith(other):
-        if other == PRIVATE_TAG:
-            raise BackupKeyError(f"{where} 是私钥：服务器上只应放公钥（私钥离线保管）",
-                                 f"{where} is the private key: only the public key belongs on "
-                                 "the server (keep the private key offline)")
-        raise BackupKeyError(f"{where} 是公钥：恢复需要对应的私钥",
-                             f"{where} is the public key: restoring needs its private key")
-    try:
-        if len(found) != 1 or not found[0].startswith(tag):
-            raise ValueError
-        key = _unb64u(found[0][len(tag):])
-        if len(key) != 32:
-            raise ValueError
-    except ValueError:
-        raise BackupKeyError(f"{where} 不是流动县级备份{zh}文件",
-                             f"{where} is not a Liudong county backup {en} file") from None
-    return key
-
-
-def load_public_key(path: str | os.PathLike[str]) -> bytes:
-    return _key_line(Path(path), PUBLIC_TAG, PRIVATE_TAG, "公钥", "public key")
-
-
-def load_private_key(path: str | os.PathLike[str]) -> bytes:
-    return _key_line(Path(path), PRIVATE_TAG, PUBLIC_TAG, "私钥", "private key")
-
-
-def write_key_pair(prefix: str | os.PathLike[str]) -> dict[str, str]:
-    """``PREFIX.pub`` and ``PREFIX.key`` (owner-only); existing files are never replaced."""
-    base = Path(prefix)
-    public_path = base.with_name(base.name + ".pub")
-    private_path = base.with_name(base.name + ".key")
-    if not base.parent.is_dir():
-        raise BackupTargetError(f"找不到目录：{base.parent}", f"no such directory: {base.parent}")
-    for path in (public_path, private_path):
-        if path.exists() or path.is_symlink():
-            raise BackupTargetError(f"{path} 已存在，不予覆盖（覆盖密钥会使已有的备份无法恢复）",
-                                    f"{path} exists: not overwriting it (replacing a key would "
-                                    "make the backups made to it unrestorable)")
-    private, public = new_key_pair()
-    written: list[Path] = []
-    try:
-        for path, text, mode in ((private_path, private_key_text(private), 0o600),
-                                 (public_path, public_key_text(public), 0o644)):
-            fd = os.open(path, os.O_WRONLY | _NEW_FILE, mode)
-            written.append(path)
-            try:
-                os.fchmod(fd, mode)  # the umask may only have narrowed it; make it exact
-                _write_all(fd, text.encode())
-                fsync_fd(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(private_path.parent)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return {"public": str(public_path), "private": str(private_path),
-            "fingerprint": fingerprint(public)}
 
 
 # -- sealing -------------------------------------------------------------------------------------
@@ -260,7 +129,7 @@ def to_passphrase(passphrase: str,
 def to_recipient(public: bytes) -> tuple[dict[str, Any], bytes]:
     """(the header's key part, the file key) for a backup to an X25519 public key."""
     ephemeral = X25519PrivateKey.generate()
-    eph_public = _public_of(ephemeral)
+    eph_public = public_of(ephemeral)
     try:
         shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(public))
     except ValueError:
@@ -292,7 +161,7 @@ class BackupWriter:
         self._index = 0
         self.size = 0
         self.tmp = self.out.with_name(f".{self.out.name}.{os.urandom(6).hex()}.tmp")
-        self._fd = os.open(self.tmp, os.O_RDWR | _NEW_FILE, 0o600)
+        self._fd = os.open(self.tmp, os.O_RDWR | NEW_FILE, 0o600)
         try:
             self._emit(prefix + crypto.mac(mac_key, prefix))
         except BaseException:
@@ -314,7 +183,7 @@ class BackupWriter:
 
     def _emit(self, data: bytes) -> None:
         self._sum.update(data)
-        _write_all(self._fd, data)
+        write_all(self._fd, data)
         self.size += len(data)
 
     def commit(self) -> dict[str, Any]:
@@ -326,7 +195,7 @@ class BackupWriter:
             self._seal(bytes(self._pending), last=True)
             self._pending.clear()
             checksum = self._sum.digest()
-            _write_all(self._fd, checksum)
+            write_all(self._fd, checksum)
             self.size += len(checksum)
             fsync_fd(self._fd)
             # What is written must read back: checksum, header, every chunk.
@@ -368,12 +237,6 @@ def check_out(out: Path) -> None:
             raise BackupTargetError(f"{out} 已存在且不是加密的县级备份，不予覆盖",
                                     f"{out} exists and is not an encrypted county backup: not "
                                     "overwriting it")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 # -- opening -------------------------------------------------------------------------------------
@@ -478,7 +341,7 @@ class SealedBackup:
                 private = X25519PrivateKey.from_private_bytes(identity)
             except ValueError:
                 raise BackupKeyError("私钥无效", "the private key is not valid") from None
-            public = _public_of(private)
+            public = public_of(private)
             if fingerprint(public) != part["recipient"]:
                 raise WrongBackupKey(
                     f"这份备份是用公钥 {part['recipient']} 加密的，给出的私钥属于 {fingerprint(public)}",

@@ -23,9 +23,10 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from store import TEST_KDF
-from sync.server import backup_crypto, db
+from sync.server import backup_crypto, backup_keys, db
 from sync.server.admin import backup, restore
-from sync.server.backup_crypto import BackupTargetError, BadCountyBackup, WrongBackupKey
+from sync.server.backup_crypto import BadCountyBackup, WrongBackupKey
+from sync.server.backup_keys import BackupTargetError
 from sync.server.county import admin_put
 from tests.e2e.conftest import command
 from tests.store.test_plaintext import IDS, NAMES, NOTE, PHONES, scan
@@ -205,7 +206,7 @@ def test_the_default_database_directory_is_owner_only(tmp_path: Path,
 def test_a_backup_holds_no_plaintext(filled: County, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    private, public = backup_crypto.new_key_pair()
+    private, public = backup_keys.new_key_pair()
     backup(filled.engine, out / "by-passphrase.bak", passphrase=PASS, kdf=TEST_KDF)
     backup(filled.engine, out / "by-key.bak", recipient=public)
     assert scan(out, [*MARKERS, PASS]) == []
@@ -218,7 +219,7 @@ def test_a_backup_holds_no_plaintext(filled: County, tmp_path: Path) -> None:
 @pytest.mark.parametrize("how", ["passphrase", "recipient"])
 def test_round_trip(filled: County, tmp_path: Path, how: str) -> None:
     saved = tmp_path / "county.bak"
-    private, public = backup_crypto.new_key_pair()
+    private, public = backup_keys.new_key_pair()
     if how == "passphrase":
         counts = backup(filled.engine, saved, passphrase=PASS, kdf=TEST_KDF)
     else:
@@ -267,8 +268,8 @@ def refused(url: str, saved: Path, error: type[Exception], **key: Any) -> Except
 
 def test_wrong_passphrase_or_key_is_refused_and_nothing_is_written(filled: County,
                                                                    tmp_path: Path) -> None:
-    private, public = backup_crypto.new_key_pair()
-    other, _ = backup_crypto.new_key_pair()
+    private, public = backup_keys.new_key_pair()
+    other, _ = backup_keys.new_key_pair()
     by_pass, by_key = tmp_path / "p.bak", tmp_path / "k.bak"
     backup(filled.engine, by_pass, passphrase=PASS, kdf=TEST_KDF)
     backup(filled.engine, by_key, recipient=public)
@@ -277,8 +278,8 @@ def test_wrong_passphrase_or_key_is_refused_and_nothing_is_written(filled: Count
         assert err.exit_code == 3 and "wrong backup passphrase" in err.en
         err = refused(url, by_key, WrongBackupKey, private_key=other)
         assert err.exit_code == 3 and "made to key" in err.en
-        refused(url, by_key, backup_crypto.BackupKeyError, passphrase=PASS)
-        refused(url, by_pass, backup_crypto.BackupKeyError, private_key=private)
+        refused(url, by_key, backup_keys.BackupKeyError, passphrase=PASS)
+        refused(url, by_pass, backup_keys.BackupKeyError, private_key=private)
         # and the right key still opens both
         engine = db.make_engine(url)
         restore(engine, by_key, private_key=private)
@@ -416,7 +417,7 @@ def test_the_backup_file_is_written_safely(filled: County, tmp_path: Path,
         backup(filled.engine, tmp_path, passphrase=PASS, kdf=TEST_KDF)
     with pytest.raises(BackupTargetError):
         backup(filled.engine, tmp_path / "no" / "such.bak", passphrase=PASS, kdf=TEST_KDF)
-    with pytest.raises(backup_crypto.BackupKeyError):
+    with pytest.raises(backup_keys.BackupKeyError):
         backup(filled.engine, tmp_path / "weak.bak", passphrase="short", kdf=TEST_KDF)
 
     import sync.server.admin as admin
@@ -451,22 +452,22 @@ def test_the_backup_file_is_written_safely(filled: County, tmp_path: Path,
 
 
 def test_key_files(tmp_path: Path) -> None:
-    made = backup_crypto.write_key_pair(tmp_path / "county")
+    made = backup_keys.write_key_pair(tmp_path / "county")
     private_path, public_path = Path(made["private"]), Path(made["public"])
     assert stat.S_IMODE(private_path.stat().st_mode) == 0o600
-    public = backup_crypto.load_public_key(public_path)
-    private = backup_crypto.load_private_key(private_path)
-    assert backup_crypto.fingerprint(public) == made["fingerprint"]
+    public = backup_keys.load_public_key(public_path)
+    private = backup_keys.load_private_key(private_path)
+    assert backup_keys.fingerprint(public) == made["fingerprint"]
     with pytest.raises(BackupTargetError):  # a key is never replaced: old backups need it
-        backup_crypto.write_key_pair(tmp_path / "county")
-    assert backup_crypto.load_private_key(private_path) == private
-    with pytest.raises(backup_crypto.BackupKeyError, match="private key"):
-        backup_crypto.load_public_key(private_path)
-    with pytest.raises(backup_crypto.BackupKeyError, match="public key"):
-        backup_crypto.load_private_key(public_path)
+        backup_keys.write_key_pair(tmp_path / "county")
+    assert backup_keys.load_private_key(private_path) == private
+    with pytest.raises(backup_keys.BackupKeyError, match="private key"):
+        backup_keys.load_public_key(private_path)
+    with pytest.raises(backup_keys.BackupKeyError, match="public key"):
+        backup_keys.load_private_key(public_path)
     (tmp_path / "junk").write_text("LDKEY1-short\n")
-    with pytest.raises(backup_crypto.BackupKeyError, match="not a Liudong"):
-        backup_crypto.load_private_key(tmp_path / "junk")
+    with pytest.raises(backup_keys.BackupKeyError, match="not a Liudong"):
+        backup_keys.load_private_key(tmp_path / "junk")
     assert "LDKEY1" not in public_path.read_text()
 
 
