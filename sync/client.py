@@ -391,6 +391,10 @@ def _exchange(client: httpx.Client, path: str, body: bytes,
                 raise AnswerTooLarge(f"more than {MAX_ANSWER} bytes")
             if time.monotonic() - started > DEADLINE:
                 raise httpx.ReadTimeout("the answer took too long", request=response.request)
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) != len(raw):
+            # the link closed early: a network fault like any other, not a forgery
+            raise httpx.RemoteProtocolError("the answer was cut short", request=response.request)
         return response.status_code, Answer(bytes(raw), response.headers.get(ANSWER_HEADER),
                                             response.headers.get("content-encoding"))
 

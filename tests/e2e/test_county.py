@@ -167,7 +167,11 @@ def test_expired_and_used_codes_are_refused_clearly(server: Server, tmp_path: Pa
     assert late.returncode != 0 and "expired" in late.stderr
     made = as_json(run("admin", "enroll-code", "--org", org, "--server-url", server.url,
                        "--json", db=db))
-    run("enroll", "--server", server.url, "--code", made["token"], store=laptop(tmp_path, "x"))
+    # a bare token (as codes were before answers were signed) carries no server key: refused
+    bare = run("enroll", "--server", server.url, "--code", made["token"],
+               store=laptop(tmp_path, "bare"), check=False)
+    assert bare.returncode == 7 and "older version" in bare.stderr
+    run("enroll", "--server", server.url, "--code", made["code"], store=laptop(tmp_path, "x"))
     again = run("enroll", "--code", made["code"], store=laptop(tmp_path, "y"), check=False)
     assert again.returncode != 0 and "used already" in again.stderr
     bad = run("admin", "enroll-code", "--org", "没有这个组织", db=db, check=False)
