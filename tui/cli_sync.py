@@ -33,10 +33,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import errno
     import socket
 
-    import uvicorn
-
     from sync.errors import CannotListen
     from sync.server.app import create_app, tune_threads
+    from sync.server.serving import make_server
     from tui.output import t
 
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -107,10 +106,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(t("  警告：--insecure-http 以明文传输，链路上的人能读到党员信息",
                     "  warning: --insecure-http sends everything in the clear: anyone on the "
                     "link can read members' data"), file=sys.stderr, flush=True)
-        config = uvicorn.Config(create_app(engine), log_level="warning",
-                                ssl_certfile=certfile, ssl_keyfile=keyfile,
-                                server_header=False, date_header=False, timeout_keep_alive=30)
-        server = uvicorn.Server(config)
+        # uvicorn with deadlines for a request's head and body and a cap on connections
+        server = make_server(create_app(engine), ssl_certfile=certfile, ssl_keyfile=keyfile)
         try:
             server.run(sockets=sockets)
         except KeyboardInterrupt:  # Ctrl-C stops the server: as with uvicorn.run, not an error

@@ -1,6 +1,8 @@
-"""A sync request (DESIGN §3.2): authenticated and applied in one short serialized write
-transaction, then answered from a consistent read of the database, which runs alongside other
-devices' requests."""
+"""A sync request (DESIGN §3.2, §3.4): its signature checked on the bytes as received, in a
+read, before the body is inflated or parsed and before any lock; then applied in one short
+serialized write transaction (where the nonce is claimed, so a replay racing its original
+applies nothing), then answered from a consistent read of the database, which runs alongside
+other devices' requests."""
 
 from __future__ import annotations
 
@@ -12,50 +14,115 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.ids import is_ulid
+from store.ids import Hlc, is_ulid
 from store.scope import sees
 
-from ..protocol import CLOCK_WINDOW, SignedBy, op_digest, unb64u, verify_signature
-from . import db
+from ..protocol import (
+    CLOCK_WINDOW,
+    SYNC_PATH,
+    SignedBy,
+    op_digest,
+    unb64u,
+    verify_signature,
+)
+from . import db, intake
 from .county import Outcome, Refused, Rejection, apply_op, audit
 from .db import devices, records
 from .pull import pull
 from .tx import Tx
 
+_DEVICE = select(devices).where(devices.c.device_id == bindparam("device_id"))
 # Locked: a device's requests apply one after another (PostgreSQL; SQLite: db.write).
-_DEVICE = select(devices).where(devices.c.device_id == bindparam("device_id")).with_for_update()
+_DEVICE_LOCKED = _DEVICE.with_for_update()
 _NONCE = {name: dialect.insert(db.nonces).on_conflict_do_nothing()  # a replay inserts nothing
           .returning(db.nonces.c.nonce)
           for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_NONCE_SEEN = select(db.nonces.c.nonce).where(db.nonces.c.device_id == bindparam("device_id"),
+                                              db.nonces.c.nonce == bindparam("nonce"))
 _SEEN = update(devices).where(devices.c.device_id == bindparam("where_device_id"))
+# How far ahead of the server's clock an op's HLC may be. Further ahead, it is taken as the
+# server's clock when applied: a device's word cannot make its writes later than anyone's
+# (a clock of ffff… won every conflict), and an honest device whose clock ran fast loses
+# nothing. A request's own time is held to the same window.
+HLC_SKEW = CLOCK_WINDOW
 
 
-def authenticate(conn: Connection, signed: SignedBy, method: str, path: str,
+def authenticate(engine: Engine, signed: SignedBy, method: str, path: str,
                  body: bytes) -> Any:
     """The device row of a signed request, or Refused: unknown or revoked device, bad
-    signature, a request too old or too new, a nonce seen before."""
-    device = conn.execute(_DEVICE, {"device_id": signed.device_id}).first()
-    if device is None:
+    signature, a request too old or too new, a nonce seen before. In a read, holding no lock:
+    ``body`` is the request's body as received, not yet inflated or parsed. The nonce is
+    claimed later, in the write transaction (``_claim``)."""
+    if len(signed.nonce) > 32:
+        raise _replay()
+    with db.read(engine) as conn:
+        device = conn.execute(_DEVICE, {"device_id": signed.device_id}).first()
+        if device is None:
+            raise Refused(401, "unknown_device", "未登记的设备，请重新登记",
+                          "unknown device: enroll it again")
+        if not verify_signature(unb64u(device.public_key), signed, method, path, body):
+            raise Refused(401, "bad_signature", "请求签名无效", "the request signature is not valid")
+        if device.status != "active":
+            raise _revoked()
+        now = db.now()
+        if abs(now - signed.created) > CLOCK_WINDOW:
+            raise Refused(401, "stale", "请求时间与服务器相差过大，请校准本机时钟",
+                          "the request's time is too far from the server's: check this "
+                          "computer's clock", server_time=int(now))
+        if conn.execute(_NONCE_SEEN, {"device_id": signed.device_id,
+                                      "nonce": signed.nonce}).first() is not None:
+            raise _replay()
+    return device
+
+
+def _claim(conn: Connection, signed: SignedBy, checked: Any) -> Any:
+    """In the write transaction: the device's row, locked, still the one whose key verified the
+    signature and still active; the request's nonce recorded — atomically, so of a request and
+    its replay racing each other exactly one gets past here."""
+    device = conn.execute(_DEVICE_LOCKED, {"device_id": signed.device_id}).first()
+    if device is None or device.public_key != checked.public_key:
         raise Refused(401, "unknown_device", "未登记的设备，请重新登记", "unknown device: enroll it again")
-    if not verify_signature(unb64u(device.public_key), signed, method, path, body):
-        raise Refused(401, "bad_signature", "请求签名无效", "the request signature is not valid")
     if device.status != "active":
-        raise Refused(403, "revoked", "该设备已被县级管理员注销", "this device has been revoked")
+        raise _revoked()
     now = db.now()
-    if abs(now - signed.created) > CLOCK_WINDOW:
-        raise Refused(401, "stale", "请求时间与服务器相差过大，请校准本机时钟",
-                      "the request's time is too far from the server's: check this computer's clock",
-                      server_time=int(now))
-    if len(signed.nonce) > 32 or conn.execute(_NONCE[conn.dialect.name], {
+    if conn.execute(_NONCE[conn.dialect.name], {
             "device_id": signed.device_id, "nonce": signed.nonce, "created": now}).first() is None:
-        raise Refused(401, "replay", "重复的请求已被拒绝", "a replayed request was refused")
+        raise _replay()
     if secrets.randbelow(200) == 0:  # now and then, forget nonces too old to be replayed
         conn.execute(delete(db.nonces).where(db.nonces.c.created < now - 3 * CLOCK_WINDOW))
     return device
 
 
+def _revoked() -> Refused:
+    return Refused(403, "revoked", "该设备已被县级管理员注销", "this device has been revoked")
+
+
+def _replay() -> Refused:
+    return Refused(401, "replay", "重复的请求已被拒绝", "a replayed request was refused")
+
+
+def serve_sync(engine: Engine, signed: SignedBy, raw: bytes, encoding: str | None,
+               client_version: str | None = None) -> dict[str, Any]:
+    """``POST /v1/sync`` from the bytes as received, in a worker thread (DESIGN §3.4): the
+    signature first, on those bytes; only then the body inflated within
+    ``intake.MAX_SYNC_BODY`` and parsed within ``intake.MAX_DEPTH``; one batch of ops at most;
+    then the sync itself."""
+    device = authenticate(engine, signed, "POST", SYNC_PATH, raw)
+    request = intake.read_json(raw, encoding, intake.MAX_SYNC_BODY)
+    if isinstance(request, dict) and request.get("device_id") not in (None, signed.device_id):
+        raise Refused(400, "bad_request", "设备编号不一致", "device id differs from the signer")
+    intake.check_batch(request)
+    return handle_sync(engine, signed, "POST", SYNC_PATH, raw, request, client_version,
+                       checked=device)
+
+
 def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: bytes,
-                request: Any, client_version: str | None = None) -> dict[str, Any]:
+                request: Any, client_version: str | None = None, *,
+                checked: Any = None) -> dict[str, Any]:
+    """A parsed sync request; ``checked``: the device row ``authenticate`` gave for it (else it
+    is authenticated here)."""
+    if checked is None:
+        checked = authenticate(engine, signed, method, path, body)
     if not isinstance(request, dict):
         raise Refused(400, "bad_request", "请求格式有误", "malformed request")
     ops_in = request.get("ops", [])
@@ -72,12 +139,13 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
     today = dt.date.today() + dt.timedelta(days=1)  # a device's day may start before ours
     outcome = Outcome()
     need_from = None
-    # Authenticated before the writers' lock (taken by Tx, on the counter row): checking the
-    # signature and the nonce need not hold every other device up. Lock order: the device's
-    # row, then the counter; nothing takes them the other way round.
+    # Authenticated above, before any lock: a stranger's request never waits for, or holds,
+    # the writers' lock. Lock order: the device's row, then the counter (taken by Tx); nothing
+    # takes them the other way round.
     with db.write(engine, serialize=False) as conn:
-        device = authenticate(conn, signed, method, path, body)
+        device = _claim(conn, signed, checked)
         device_id = device.device_id
+        latest, now_hlc = _clock()
         tx = Tx(conn, device.org_id)
         tx.has_aliases = bool(device.has_aliases)
         applied_high = int(device.applied_dev_seq)
@@ -100,7 +168,8 @@ def handle_sync(engine: Engine, signed: SignedBy, method: str, path: str, body: 
             if dev_seq != applied_high + 1:
                 need_from = applied_high + 1
                 break
-            result, rejection, seq = apply_op(tx, op, device_id, device.org_id, outcome, today)
+            result, rejection, seq = apply_op(tx, _bounded(op, latest, now_hlc), device_id,
+                                              device.org_id, outcome, today)
             rec_id = op.get("rec_id")
             audit(conn, device_id, device.org_id, op, result, rejection, seq,
                   tx.first_seq.get(rec_id, 0) if isinstance(rec_id, str) else 0)
@@ -279,6 +348,25 @@ def _own_writes(outcome: Outcome, recalled: dict[str, Any]) -> dict[str, tuple[i
     return out
 
 
+def _clock() -> tuple[str, str]:
+    """(the latest HLC an op may carry, the server's clock as an HLC)."""
+    now_ms = int(db.now() * 1000)
+    return Hlc.encode(now_ms + HLC_SKEW * 1000, 0xFFFF), Hlc.encode(now_ms, 0)
+
+
+def _bounded(op: dict[str, Any], latest: str, now_hlc: str) -> dict[str, Any]:
+    """The op as applied: an HLC past ``latest`` becomes the server's clock. (The audit trail
+    keeps the op as sent, and its digest, by which a resent op is known.) HLCs are 16 lowercase
+    hex digits, which compare as strings in time order; any other is refused by apply_op."""
+    hlc = op.get("hlc")
+    if isinstance(hlc, str) and len(hlc) == 16 and hlc > latest and not hlc.strip(_HEX):
+        return {**op, "hlc": now_hlc}
+    return op
+
+
+_HEX = "0123456789abcdef"
+
+
 def _count(value: Any, least: int = 0) -> bool:
     """A JSON integer (a bool is not one) well inside what a BIGINT column holds."""
     return type(value) is int and least <= value < 2**53
@@ -288,4 +376,4 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-__all__ = ["authenticate", "handle_sync", "records"]
+__all__ = ["authenticate", "handle_sync", "records", "serve_sync"]
