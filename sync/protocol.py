@@ -31,32 +31,12 @@ AUTH_HEADER = "authorization"
 AUTH_SCHEME = "Liudong"
 MAX_OPS_BYTES = 64 * 1024  # ops per request, as JSON (DESIGN §3.2)
 DEFAULT_MAX_BYTES = 256 * 1024  # changes per response, as JSON
-MAX_BODY = 4 * 1024 * 1024  # refused above this, compressed or not
+MAX_BODY = 4 * 1024 * 1024  # more than the server takes of any body (server/intake.py)
 CLOCK_WINDOW = 300  # seconds a signed request may be early or late
 
 
 def encode_body(data: Any) -> bytes:
     return zlib.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), 6)
-
-
-def decode_body(raw: bytes, encoding: str | None) -> Any:
-    """Inverse of encode_body; also takes plain JSON. Raises ValueError on anything else."""
-    if encoding and encoding.lower() == "deflate":
-        d = zlib.decompressobj()
-        try:
-            raw = d.decompress(raw, MAX_BODY)
-        except zlib.error as exc:
-            raise ValueError(f"bad compressed body: {exc}") from None
-        if d.unconsumed_tail or not d.eof or d.unused_data:
-            raise ValueError("compressed body too large or cut short")
-    elif encoding and encoding.lower() not in ("identity", ""):
-        raise ValueError(f"unsupported content encoding {encoding!r}")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-        json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogate, raw or escaped
-    except (ValueError, UnicodeError):
-        raise ValueError("body is not JSON") from None
-    return data
 
 
 def op_digest(op: Any) -> str:

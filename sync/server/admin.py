@@ -117,6 +117,10 @@ def enroll(engine: Engine, request: Any) -> dict[str, Any]:
         raise Refused(400, "bad_proof", "登记请求的签名无效", "the enrollment proof is not valid") from None
     digest = token_digest(request["token"])
     now = db.now()
+    with db.read(engine) as conn:  # a made-up token takes no lock (DESIGN §3.4)
+        if conn.execute(select(enroll_codes.c.code_hash).where(
+                enroll_codes.c.code_hash == digest)).first() is None:
+            raise Refused(404, "unknown_code", "登记码不存在，请核对", "no such enrollment code: check it")
     with db.write(engine) as conn:
         code = conn.execute(select(enroll_codes).where(enroll_codes.c.code_hash == digest)).first()
         if code is None:
