@@ -3,7 +3,7 @@
 Importing ``store`` loads neither Textual nor any network library (a test proves it).
 """
 
-__version__ = "0.3.0"  # the one version: pyproject.toml, the client, the server
+__version__ = "0.4.0"  # the one version: pyproject.toml, the client, the server
 
 from .batch import Batch
 from .crypto import TEST_KDF, KdfParams

@@ -215,10 +215,7 @@ def write_backup(store: Store, out_path: str | os.PathLike[str]) -> dict[str, An
             break
     else:
         raise StoreFailed("backup: the store kept changing generation while being read")
-    try:
-        key_id = json.loads(parts[0][1])["key_id"]
-    except (ValueError, KeyError, TypeError):
-        raise Corrupted("keyslots", "无法解析", "cannot be parsed") from None
+    key_id = KeySlots.parse(parts[0][1])[0].key_id.hex()
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     header = {"format": FORMAT, "version": VERSION, "store_id": store.store_id,
               "key_id": key_id, "gen": gen, "created_at": created,

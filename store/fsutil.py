@@ -1,4 +1,5 @@
-"""Durable file operations: fsync that means it, atomic replace, the directory lock."""
+"""Durable file operations: fsync that means it, atomic replace, in-place overwrite and
+shredding, the directory lock."""
 
 from __future__ import annotations
 
@@ -52,6 +53,52 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (``os.pwrite`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+SHRED_CHUNK = 1 << 20
+
+
+def shred(path: Path, random: bool = False, follow: bool = False) -> bool:
+    """Overwrite a file in place (zeros, or random bytes), flush it to the disk, then unlink it.
+
+    Unlinking alone leaves the file's blocks on the disk, where whoever reads the raw device
+    finds them. The overwrite must reach the disk *before* the unlink: dirty pages of an
+    unlinked file are dropped, not written. (On a filesystem that writes elsewhere — btrfs,
+    ZFS, a log-structured flash translation layer — an overwrite in place cannot reach the old
+    blocks; FORMAT.md says so.) A symlink is only unlinked, unless ``follow``. Returns whether
+    there was a file; the caller fsyncs the directory."""
+    flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return False
+    except OSError:  # a symlink (O_NOFOLLOW): nothing of ours to overwrite
+        path.unlink(missing_ok=True)
+        return True
+    try:
+        size = os.fstat(fd).st_size
+        offset = 0
+        zeros = bytes(min(size, SHRED_CHUNK))
+        while offset < size:
+            n = min(SHRED_CHUNK, size - offset)
+            pwrite_all(fd, os.urandom(n) if random else zeros[:n], offset)
+            offset += n
+        if size:
+            fsync_fd(fd, data_only=True)
+    finally:
+        os.close(fd)
+    path.unlink(missing_ok=True)
+    return True
 
 
 def read_file(path: Path) -> bytes:

@@ -92,6 +92,9 @@ class State:
         self._ops_text = b"[]"
         self._ops: list[dict[str, Any]] = []
         self.meta: dict[str, Any] = {"dev_seq": 0, "acked_dev_seq": 0, "hlc": "0" * 16}
+        # How many of this device's ops were dropped because their records left its scope (not
+        # stored): the store compacts after an entry that dropped some.
+        self.dropped_ops = 0
 
     # -- reading -----------------------------------------------------------------------------
     def table(self, type_name: str) -> RecordTable:
@@ -286,13 +289,49 @@ class State:
             pending.setdefault(op["rec_id"], []).append(op)
         for rec in entry.get("changes", []):
             self._apply_change(rec, pending.get(rec["id"], []))
-        for rec_id in entry.get("removes", []):
+        removes = entry.get("removes", [])
+        for rec_id in removes:
             self.purge(rec_id)
+        self._forget_ops_out_of_scope(removes)
         if entry.get("rejected"):
             self.meta["rejected"] = [*self.meta.get("rejected", []), *entry["rejected"]]
         for name in ("cursor", "epoch", "synced_at"):
             if name in entry:
                 self.meta[name] = entry[name]
+
+    def _forget_ops_out_of_scope(self, removes: list[str]) -> None:
+        """This device's acknowledged ops on records that left its scope are not kept: they
+        would hold the records' fields (names, ID numbers) after the records themselves were
+        purged, and a county server restored from a backup could not take them back anyway
+        (the records are outside the device's scope there too). Ops not yet acknowledged stay
+        until they are: the server must see them, and refuse them, for the user to be told.
+        ``meta["left_scope"]`` names the records that left with such ops still unsent; their
+        ops go once acknowledged, unless the record came back into scope meanwhile."""
+        gone = set(removes) | set(self.meta.get("left_scope", ()))
+        if not gone:
+            return
+        # Most removals concern records this device never wrote: look before parsing the ops
+        # (a store offline for months holds them as text, FORMAT.md).
+        if not any(op["rec_id"] in gone for op in self._ops) and not (
+                self._ops_text != b"[]" and any(rid.encode() in self._ops_text for rid in gone)):
+            self.meta.pop("left_scope", None)
+            return
+        acked = int(self.meta.get("acked_dev_seq", 0))
+        kept, unsent = [], set()
+        for op in self.ops:
+            rec_id = op["rec_id"]
+            if rec_id in gone and rec_id not in self.types:
+                if op["dev_seq"] <= acked:
+                    continue
+                unsent.add(rec_id)
+            kept.append(op)
+        if len(kept) != len(self._ops):
+            self.dropped_ops += len(self._ops) - len(kept)
+            self._ops = kept
+        if unsent:
+            self.meta["left_scope"] = sorted(unsent)
+        else:
+            self.meta.pop("left_scope", None)
 
     def _apply_change(self, rec: dict[str, Any], pending: list[dict[str, Any]]) -> None:
         """A record as the server has it replaces the local one; this device's edits that the

@@ -2,7 +2,8 @@
 
 A store is a directory owned by one process at a time:
 
-    keyslots              the master key, wrapped per passphrase and for the recovery key
+    keyslots              the master key, wrapped per passphrase and for the recovery key;
+                          fixed size, rewritten in place (never renamed), shredded on erase
     snapshot-<gen>        the whole state at the last compaction, sealed in chunks
     journal-<gen>         every commit since, one sealed frame each, chained
     lock                  held while open
@@ -36,7 +37,7 @@ from .errors import (
     StoreNotFound,
     ValidationError,
 )
-from .fsutil import DirLock, fsync_dir
+from .fsutil import DirLock, fsync_dir, shred
 from .ids import Hlc, new_ulid, ulid_bytes
 from .keyslots import KeySlots
 from .search import filter_ids, member_keys
@@ -85,6 +86,9 @@ class Store:
         self.dropped_tail = 0  # bytes of an unfinished write dropped when opening
         self._anchor = b""
         self._hlc = Hlc()
+        # What opening did to ``keyslots``: "migrated" (a legacy file, now fixed-size),
+        # "repaired" (a half a crash or damage had left stale, rewritten), or None.
+        self.keyslots_rewritten: str | None = None
 
     # -- creating and opening --------------------------------------------------------------
     @classmethod
@@ -127,7 +131,7 @@ class Store:
                 store.state.apply_entry(store._entry_for(b))
                 store.state.meta["own_org_id"] = org_id
             store._write_generation(1)
-            slots.save(root / "keyslots", master)
+            slots.create(root / "keyslots", master)
         except BaseException:
             lock.release()
             raise
@@ -150,6 +154,8 @@ class Store:
             slots.verify(master, document)
             store = cls(root, master, slots, lock, index)
             store._load()
+            if slots.needs_rewrite:
+                store._rewrite_keyslots(legacy=document.get("version") == keyslots.LEGACY_VERSION)
         except BaseException:
             lock.release()
             raise
@@ -188,6 +194,18 @@ class Store:
         self._hlc = Hlc(self.state.meta.get("hlc"))
         self._remove_stale(gens)
 
+    def _rewrite_keyslots(self, legacy: bool) -> None:
+        """``keyslots`` is not two identical copies of its newest document: a legacy file
+        (converted here to the fixed-size format), or a half that a crash tore or left one
+        generation behind, or that was damaged. Rewritten in place at once, so that no piece of
+        a superseded slot stays in the file. Best effort: the store opened, and stays usable
+        if the disk refuses the write (``doctor`` reports the file then)."""
+        try:
+            self._slots.save(self.path / "keyslots", self._master)
+        except (OSError, ValueError, LiudongError):
+            return
+        self.keyslots_rewritten = "migrated" if legacy else "repaired"
+
     def _generations(self) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {"snapshot": [], "journal": []}
         for entry in self.path.iterdir():
@@ -200,16 +218,18 @@ class Store:
         return self.path / f"{kind}-{gen if gen is not None else self.gen:08d}"
 
     def _remove_stale(self, gens: dict[str, list[int]]) -> None:
-        """Files an interrupted compaction left behind; everything in them is in the current
-        generation."""
+        """Files of older generations (a compaction's, or what an interrupted one left behind);
+        everything in them is in the current generation. They are overwritten before they are
+        unlinked: records that left this device's scope, and this device's ops on them, must
+        leave the disk with them (FORMAT.md, "Compaction")."""
         removed = False
         for kind, numbers in gens.items():
             for g in numbers:
                 if g < self.gen:
-                    self._file(kind, g).unlink(missing_ok=True)
+                    shred(self._file(kind, g))
                     removed = True
         for entry in self.path.glob("*.tmp"):
-            entry.unlink(missing_ok=True)
+            shred(entry)
             removed = True
         if removed:
             fsync_dir(self.path)
@@ -325,8 +345,15 @@ class Store:
         except StoreFailed as exc:
             self._failed = exc.en
             raise
+        dropped = self.state.dropped_ops
         self.state.apply_entry(entry)
-        if self._writer.size > max(self.compact_min, self.snapshot_size // 2):
+        # Records that left this device's scope (DESIGN §3.3), and this device's ops on them
+        # once acknowledged, are purged from the state by the entry and from the disk by the
+        # compaction it triggers: their bytes would otherwise stay in this journal and the
+        # snapshot until the journal outgrew them.
+        purged = entry.get("k") == "sync" and (
+            bool(entry.get("removes")) or self.state.dropped_ops != dropped)
+        if purged or self._writer.size > max(self.compact_min, self.snapshot_size // 2):
             try:
                 self.compact()
             except (OSError, LiudongError) as exc:
@@ -376,16 +403,11 @@ class Store:
         self._unlocked_slot = next((i for i, s in enumerate(slots) if s is unlocked), 0)
 
     def erase_keys(self) -> None:
-        """Crypto-shredding: overwrite ``keyslots`` so nothing in the directory can be read
-        again (used when the county revokes a lost device)."""
-        path = self.path / "keyslots"
-        size = path.stat().st_size
-        with open(path, "r+b") as fh:
-            fh.write(os.urandom(size))
-            fh.flush()
-            os.fsync(fh.fileno())
-        path.unlink()
-        fsync_dir(self.path)
+        """Crypto-shredding: overwrite ``keyslots`` in place with random bytes, fsync, unlink,
+        so nothing in the directory can be read again (used when the county revokes a lost
+        device). The file was only ever rewritten in place, so no earlier copy of a slot is
+        left on the disk either."""
+        keyslots.erase(self.path / "keyslots")
 
     # -- verification ----------------------------------------------------------------------
     def doctor(self) -> list[Finding]:
@@ -400,6 +422,17 @@ class Store:
             slots, document = KeySlots.load(self.path / "keyslots")
             slots.verify(self._master, document)
             kinds = [s.kind for s in slots.slots]
+            if slots.needs_rewrite:
+                out.append(Finding(
+                    "warn", "密钥文件的两份副本不一致（旧格式、崩溃或损坏）：下次打开存储时重写",
+                    "the two copies in keyslots differ (an old format, a crash or damage): "
+                    "they are rewritten the next time the store opens"))
+            elif self.keyslots_rewritten:
+                ok("打开时已重写密钥文件（" + ("转换为定长格式" if self.keyslots_rewritten == "migrated"
+                                        else "修复了一份过期或损坏的副本") + "）",
+                   "keyslots was rewritten on open (" + (
+                       "converted to the fixed-size format" if self.keyslots_rewritten == "migrated"
+                       else "a stale or damaged copy repaired") + ")")
             ok(f"密钥文件完好：{kinds.count('passphrase')} 个口令槽，{kinds.count('recovery')} 个恢复密钥槽",
                f"keyslots intact: {kinds.count('passphrase')} passphrase slot(s), "
                f"{kinds.count('recovery')} recovery slot(s)")

@@ -1,6 +1,7 @@
 """Tampering and truncation (DESIGN §2.4, §7): flip every byte and truncate at every offset of
 every store file. Each case must be an error, or — for truncation of the journal — the loss of
-a tail of commits; never altered data. Plus targeted attacks: reordered, duplicated, dropped and
+a tail of commits, or — for a flip in one of the two copies in ``keyslots`` — the other copy
+read and the damaged one rewritten; never altered data. Plus targeted attacks: reordered, duplicated, dropped and
 spliced frames, a journal of another store, hostile KDF parameters, a second process."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from store import (
     WrongPassphrase,
 )
 from store import sealed as sealed_mod
+from store.keyslots import HALF
 from store.register import add_member
 from tests.conftest import PASSPHRASE, create_store
 
@@ -69,21 +71,36 @@ def try_open(path: Path, recovery: str) -> bytes | StoreError:
         return exc
 
 
+def keyslots_offsets(data: bytes) -> list[int]:
+    """Every byte of the first copy of the key-slot document and of the zero bytes just after
+    it; every 8th byte of the second copy (the same bytes); every 64th of the rest of the
+    padding (all alike)."""
+    ends = [data.index(b"\0", h) for h in (0, HALF)]
+    return [i for i in range(len(data))
+            if i < ends[0] + 64 or (HALF <= i < ends[1] + 64 and i % 8 == 0) or i % 64 == 0]
+
+
 def test_every_flipped_byte_is_detected(small_store: tuple[Path, str, list[bytes]],
                                         tmp_path: Path) -> None:
+    """A flipped byte is an error — except in ``keyslots``, which holds its document twice:
+    the damaged copy fails its checksum, the store opens with the other, unchanged, and the
+    damaged copy is rewritten at once (so a crash that tore one copy heals the same way)."""
     original, recovery, prefixes = small_store
     path = tmp_path / "copy"
     shutil.copytree(original, path)
     full = prefixes[-1]
     assert try_open(path, recovery) == full
-    cases = undetected = 0
+    cases = undetected = healed = keyslots_cases = 0
     for f in store_files(path):
         data = f.read_bytes()
-        for offset in range(len(data)):
+        offsets = keyslots_offsets(data) if f.name == "keyslots" else range(len(data))
+        keyslots_cases += len(offsets) if f.name == "keyslots" else 0
+        for offset in offsets:
             flipped = bytearray(data)
             flipped[offset] ^= 0x01
             f.write_bytes(bytes(flipped))
             outcome = try_open(path, recovery)
+            after = f.read_bytes()
             f.write_bytes(data)
             cases += 1
             if isinstance(outcome, StoreError):
@@ -92,9 +109,14 @@ def test_every_flipped_byte_is_detected(small_store: tuple[Path, str, list[bytes
             # byte for byte, so there even that must not happen.
             assert outcome == full, f"{f.name}@{offset}: flipped byte altered the data"
             assert not f.name.startswith(("snapshot", "journal")), f"{f.name}@{offset} unnoticed"
+            if f.name == "keyslots" and after[:HALF] == after[HALF:] and \
+                    after[:HALF].rstrip(b"\0") != data[:HALF].rstrip(b"\0"):
+                healed += 1  # both copies whole again (the next generation)
+                continue
             undetected += 1
     assert cases > 2500
     assert undetected == 0
+    assert healed == keyslots_cases > 900
 
 
 def test_every_truncation_is_an_error_or_a_lost_tail(
@@ -105,16 +127,14 @@ def test_every_truncation_is_an_error_or_a_lost_tail(
     tails = 0
     for f in store_files(path):
         data = f.read_bytes()
-        for length in range(len(data)):
+        for length in keyslots_offsets(data) if f.name == "keyslots" else range(len(data)):
             f.write_bytes(data[:length])
             outcome = try_open(path, recovery)
             f.write_bytes(data)
             if isinstance(outcome, StoreError):
                 continue
-            if not f.name.startswith("journal"):
-                # only the key file's final newline may go, changing nothing
-                assert outcome == prefixes[-1] and f.name == "keyslots" and length == len(data) - 1
-                continue
+            # the key file has a fixed size: any truncation is an error
+            assert f.name.startswith("journal"), f"{f.name} truncated to {length} opened"
             assert outcome in prefixes, f"journal truncated to {length} gave altered data"
             tails += 1
     assert tails > 100  # truncations inside the frames drop the tail and keep the rest
@@ -211,22 +231,38 @@ def test_wrong_passphrase_and_corruption_are_different_errors(store_path: Path) 
     with pytest.raises(WrongPassphrase) as wrong:
         Store.open(store_path, "not the passphrase")
     keyslots = store_path / "keyslots"
-    doc = json.loads(keyslots.read_bytes())
+    doc = read_doc(keyslots)
     doc["slots"][0]["wrapped"] = doc["slots"][1]["wrapped"]
-    keyslots.write_text(json.dumps(doc))
+    write_doc(keyslots, doc)
     with pytest.raises(Corrupted) as corrupted:
         Store.open(store_path, PASSPHRASE)
     assert wrong.value.exit_code != corrupted.value.exit_code
     assert wrong.value.zh != corrupted.value.zh and wrong.value.en != corrupted.value.en
 
 
-def _reseal_checksum(keyslots: Path, doc: dict) -> None:
+def read_doc(keyslots: Path) -> dict:
+    """The key-slot document in the first half of the file."""
+    raw = keyslots.read_bytes()
+    return json.loads(raw[:raw.index(b"\0")])
+
+
+def write_doc(keyslots: Path, doc: dict, halves: tuple[int, ...] = (0, 1)) -> None:
+    """Write ``doc`` into the given halves of the file, as the store lays it out."""
+    raw = bytearray(keyslots.read_bytes())
+    half = (json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() + b"\n").ljust(
+        HALF, b"\0")
+    for index in halves:
+        raw[index * HALF:(index + 1) * HALF] = half
+    keyslots.write_bytes(bytes(raw))
+
+
+def _reseal_checksum(keyslots: Path, doc: dict, halves: tuple[int, ...] = (0, 1)) -> None:
     """What an attacker can do: the checksum is unkeyed, so it can be recomputed."""
     from store.keyslots import canonical
 
     doc.pop("checksum", None)
     doc["checksum"] = hashlib.sha256(canonical(doc)).hexdigest()
-    keyslots.write_text(json.dumps(doc))
+    write_doc(keyslots, doc, halves)
 
 
 @pytest.mark.parametrize("kdf", [
@@ -239,25 +275,31 @@ def _reseal_checksum(keyslots: Path, doc: dict) -> None:
 def test_absurd_kdf_parameters_are_refused_before_running(store_path: Path, kdf: dict) -> None:
     create_store(store_path)[0].close()
     keyslots = store_path / "keyslots"
-    doc = json.loads(keyslots.read_bytes())
+    doc = read_doc(keyslots)
     doc["slots"][0]["kdf"] = kdf
-    _reseal_checksum(keyslots, doc)
+    doc["generation"] += 1  # the newer copy is the one read
+    _reseal_checksum(keyslots, doc, halves=(1,))
     started = time.perf_counter()
     with pytest.raises(UnsafeParameters):
         Store.open(store_path, PASSPHRASE)
     assert time.perf_counter() - started < 1.0
 
 
-def test_added_slot_fails_the_mac(store_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("newer_half_only", [False, True])
+def test_added_slot_fails_the_mac(store_path: Path, tmp_path: Path,
+                                  newer_half_only: bool) -> None:
     """An attacker who copies a slot from another store (whose passphrase they know) and fixes
-    the checksum is caught by the MAC under the master key."""
+    the checksum is caught by the MAC under the master key — in both copies, or in one copy
+    claiming a newer generation (the one that is read)."""
     create_store(store_path)[0].close()
     other_path = tmp_path / "other"
     create_store(other_path)[0].close()
     keyslots = store_path / "keyslots"
-    doc = json.loads(keyslots.read_bytes())
-    doc["slots"].append(json.loads((other_path / "keyslots").read_bytes())["slots"][0])
-    _reseal_checksum(keyslots, doc)
+    doc = read_doc(keyslots)
+    doc["slots"].append(read_doc(other_path / "keyslots")["slots"][0])
+    if newer_half_only:
+        doc["generation"] += 1
+    _reseal_checksum(keyslots, doc, halves=(1,) if newer_half_only else (0, 1))
     with pytest.raises(Corrupted) as caught:
         Store.open(store_path, PASSPHRASE)
     assert "MAC" in caught.value.en
