@@ -33,6 +33,7 @@ from .protocol import (
     MAX_OPS_BYTES,
     NONCE_HEADER,
     SYNC_PATH,
+    Asked,
     b64u,
     cert_fingerprint,
     encode_body,
@@ -40,6 +41,7 @@ from .protocol import (
     new_keypair,
     new_nonce,
     parse_code,
+    request_digest,
     sign_request,
     unb64u,
     verify_answer,
@@ -85,12 +87,14 @@ class Device:
         self.max_bytes = max_bytes
 
     # -- HTTP --------------------------------------------------------------------------------
-    def _client(self, base_url: str | None = None) -> httpx.Client:
+    def _client(self, base_url: str | None = None, tls_pem: str | None = None) -> httpx.Client:
+        """The HTTP client: for ``base_url`` trusting ``tls_pem`` (while enrolling), else for
+        the server and the certificate this store was enrolled with."""
         if self._http is None:
             url = base_url or self.store.meta.get("server_url")
             if not url:
                 raise NotEnrolled()
-            pem = self.store.meta.get("tls_pem")
+            pem = tls_pem or self.store.meta.get("tls_pem")
             verify: Any = True
             if pem:
                 # Trust exactly the certificate pinned at enrollment, whatever its name says.
@@ -108,14 +112,15 @@ class Device:
             self._http = None
 
     def _post(self, path: str, data: Any, signed: bool, server_key: str,
-              base_url: str | None = None, may_erase: bool = False) -> Any:
+              base_url: str | None = None, may_erase: bool = False,
+              tls_pem: str | None = None) -> Any:
         """POST with retries (exponential backoff with jitter); the answer's JSON.
 
         Nothing in an answer is acted on unless it verifies with ``server_key``, the key the
         enrollment code carried, and is bound to this very request (DESIGN §3.4): an answer from
         anything else on the link is treated as no answer. Only a verified revocation, and only
         during a sync (``may_erase``), erases this store's keys."""
-        client = self._client(base_url)
+        client = self._client(base_url, tls_pem)
         body = encode_body(data)
         url = str(client.base_url) if client.base_url else (base_url or "")
         key = unb64u(server_key)
@@ -157,7 +162,9 @@ class Device:
             if status in RETRYABLE_STATUS:
                 last = f"HTTP {status}"
                 continue
-            if not verify_answer(key, answer.signature, nonce, "POST", path, status, answer.raw):
+            asked = Asked(nonce, "POST", path, request_digest(headers.get("authorization"), body))
+            if not verify_answer(key, answer.signature, asked, status, answer.encoding,
+                                 answer.raw):
                 # cut short on the way, or not from the county server at all: not acted on
                 last = "unverified answer"
                 at_once, dropped_once = not dropped_once, True
@@ -221,21 +228,30 @@ class Device:
                 pending = {"token": parsed.token, "private_key": b64u(private),
                            "public_key": b64u(public)}
                 self.store.set_meta(enroll_pending=pending)
-        tls_pem = None
+        if refresh and _host(url) != _host(meta["server_url"]) and not server:
+            raise SyncError(f"登记码指向另一台服务器（{_host(url)}），而本机登记在 "
+                            f"{_host(meta['server_url'])}：如确是县里换了服务器，请用 --server 给出其地址",
+                            f"the code names another server ({_host(url)}) than the one this "
+                            f"laptop is enrolled with ({_host(meta['server_url'])}): if the "
+                            "county really moved it, give its address with --server")
+        tls_pem = None  # kept only once a verified answer says the enrollment holds
         if url.startswith("https://") and parsed.fingerprint:
             tls_pem = self._pin(url, parsed.fingerprint)
-            self.store.set_meta(tls_pem=tls_pem)
         proof = _sign_raw(unb64u(pending["private_key"]),
                           enroll_proof(parsed.token, self.store.device_id, pending["public_key"]))
         answer = self._post(ENROLL_PATH, {
             "token": parsed.token, "device_id": self.store.device_id,
             "public_key": pending["public_key"], "name": name or platform.node() or "laptop",
             "store_id": self.store.store_id, "proof": proof}, signed=False,
-            server_key=parsed.server_key, base_url=url)
+            server_key=parsed.server_key, base_url=url, tls_pem=tls_pem)
         if not isinstance(answer, dict) or not isinstance(answer.get("org_id"), str) or \
                 not isinstance(answer.get("server_time"), int):
             raise Refused("bad_answer", "服务器的回应格式有误", "the server's answer is malformed")
         if refresh:
+            if answer["org_id"] != meta.get("own_org_id"):
+                raise Refused("other_org", "登记码属于另一个组织：请向县里申请本组织的登记码",
+                              "the code is for another organization: ask the county for one "
+                              "for this laptop's own")
             self.store.set_meta(server_url=url, tls_pem=tls_pem, server_key=parsed.server_key)
             return answer
         self.store.commit({"k": "enroll", "old_org_id": meta.get("own_org_id"),
@@ -397,6 +413,10 @@ def _exchange(client: httpx.Client, path: str, body: bytes,
             raise httpx.RemoteProtocolError("the answer was cut short", request=response.request)
         return response.status_code, Answer(bytes(raw), response.headers.get(ANSWER_HEADER),
                                             response.headers.get("content-encoding"))
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
 
 
 def decode_answer(raw: bytes, encoding: str | None) -> Any:

@@ -164,10 +164,12 @@ def parse_code(code: str) -> Code:
 
 
 # -- signed answers -----------------------------------------------------------------------------
-# Every answer of the county server is signed with its identity key and bound to the request it
-# answers by the request's nonce (a header the device makes fresh for every request), so an
-# answer from anything but the pinned server, or one replayed from another request, is not acted
-# on (DESIGN §3.4).
+# Every answer of the county server is signed with its identity key and bound to the very request
+# it answers: the request's nonce (a header the device makes fresh for every request), method and
+# path, and a digest of its Authorization header and body as the server received them. So an
+# answer from anything but the pinned server, one replayed from another request, or the server's
+# answer to somebody else's request sent under this device's nonce (someone on a plain-HTTP link
+# who holds another device's key) is not acted on (DESIGN §3.4).
 
 NONCE_HEADER = "liudong-nonce"
 ANSWER_HEADER = "liudong-signature"
@@ -177,28 +179,61 @@ def new_nonce() -> str:
     return b64u(os.urandom(16))
 
 
-def answer_base(nonce: str, method: str, path: str, status: int, body: bytes) -> bytes:
-    """The bytes the server signs: the request's nonce, method and path, the status, and the
-    SHA-256 of the answer's body as sent (compressed)."""
+class RequestDigest:
+    """SHA-256 over a request's Authorization header (or none) and its body as sent, fed as the
+    body arrives."""
+
+    def __init__(self, authorization: str | None) -> None:
+        self._hash = hashlib.sha256(b"liudong-request/1\n" + (authorization or "").encode(
+            "latin-1", "replace") + b"\n")
+
+    def update(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+
+    def value(self) -> str:
+        return b64u(self._hash.digest())
+
+
+def request_digest(authorization: str | None, body: bytes) -> str:
+    digest = RequestDigest(authorization)
+    digest.update(body)
+    return digest.value()
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What an answer is bound to: the request as its sender made it."""
+
+    nonce: str
+    method: str
+    path: str
+    request: str  # request_digest of its Authorization and body
+
+
+def answer_base(asked: Asked, status: int, encoding: str | None, body: bytes) -> bytes:
+    """The bytes the server signs: the request (``Asked``), the status, the answer's content
+    encoding and the SHA-256 of its body as sent (compressed)."""
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
-    return (f"liudong-answer/1\nnonce: {nonce}\n@method: {method.upper()}\n@path: {path}\n"
-            f"@status: {status}\ncontent-digest: sha-256=:{digest}:").encode()
+    return (f"liudong-answer/2\nnonce: {asked.nonce}\n@method: {asked.method.upper()}\n"
+            f"@path: {asked.path}\nrequest-digest: {asked.request}\n@status: {status}\n"
+            f"content-encoding: {(encoding or '').lower()}\n"
+            f"content-digest: sha-256=:{digest}:").encode()
 
 
-def sign_answer(private_key: bytes, nonce: str, method: str, path: str, status: int,
+def sign_answer(private_key: bytes, asked: Asked, status: int, encoding: str | None,
                 body: bytes) -> str:
     sig = Ed25519PrivateKey.from_private_bytes(private_key).sign(
-        answer_base(nonce, method, path, status, body))
+        answer_base(asked, status, encoding, body))
     return f"s={b64u(sig)}"
 
 
-def verify_answer(public_key: bytes, header: str | None, nonce: str, method: str, path: str,
-                  status: int, body: bytes) -> bool:
+def verify_answer(public_key: bytes, header: str | None, asked: Asked, status: int,
+                  encoding: str | None, body: bytes) -> bool:
     if not header or not header.startswith("s=") or len(header) > 200:
         return False
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(
-            unb64u(header[2:]), answer_base(nonce, method, path, status, body))
+            unb64u(header[2:]), answer_base(asked, status, encoding, body))
     except (InvalidSignature, ValueError):
         return False
     return True

@@ -23,7 +23,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
-from ..protocol import ANSWER_HEADER, NONCE_HEADER, b64u, cert_fingerprint, sign_answer, unb64u
+from ..protocol import (
+    ANSWER_HEADER,
+    NONCE_HEADER,
+    Asked,
+    RequestDigest,
+    b64u,
+    cert_fingerprint,
+    sign_answer,
+    unb64u,
+)
 from . import db
 
 IDENTITY = "identity_key"  # raw Ed25519 private key, base64url
@@ -42,8 +51,8 @@ class Identity:
         key = Ed25519PrivateKey.from_private_bytes(self.private_key).public_key()
         return b64u(key.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw))
 
-    def sign(self, nonce: str, method: str, path: str, status: int, body: bytes) -> str:
-        return sign_answer(self.private_key, nonce, method, path, status, body)
+    def sign(self, asked: Asked, status: int, encoding: str | None, body: bytes) -> str:
+        return sign_answer(self.private_key, asked, status, encoding, body)
 
 
 def _meta(engine: Engine, name: str, make: Callable[[], str]) -> str:
@@ -114,9 +123,15 @@ def served(engine: Engine) -> str | None:
 
 
 class SignAnswers:
-    """ASGI middleware: every answer leaves signed with the server's identity key and bound to
-    the request it answers (its ``liudong-nonce``, method and path), whatever produced it — a
-    sync, an enrollment, a refusal. The body is signed as sent (compressed)."""
+    """ASGI middleware: every answer the application makes leaves signed with the server's
+    identity key and bound to the request it answers — its ``liudong-nonce``, method, path, and
+    a digest of its Authorization header and of the body as the application read it — whatever
+    produced it: a sync, an enrollment, a refusal. The body is signed as sent (compressed).
+
+    Not signed: what never reaches the application — uvicorn's and h11's own answers to
+    malformed HTTP, and a 500 from an unhandled error (Starlette answers it outside user
+    middleware). The device acts on none of them: it retries a 5xx, and anything else that does
+    not verify is no answer."""
 
     def __init__(self, app: Any, identity: Identity) -> None:
         self.app = app
@@ -126,12 +141,18 @@ class SignAnswers:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce = ""
-        for name, value in scope.get("headers", []):
-            if name == NONCE_HEADER.encode():
-                nonce = value.decode("latin-1")[:64]
+        headers = dict(reversed(scope.get("headers", [])))  # the first of a name, as Starlette
+        nonce = headers.get(NONCE_HEADER.encode(), b"").decode("latin-1")[:64]
+        authorization = headers.get(b"authorization")
+        digest = RequestDigest(authorization.decode("latin-1") if authorization else None)
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
+
+        async def reading() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                digest.update(message.get("body", b""))
+            return message
 
         async def signed(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -144,11 +165,12 @@ class SignAnswers:
             if message.get("more_body"):
                 return
             body = b"".join(chunks)
-            signature = self.identity.sign(nonce, scope["method"], scope["path"],
-                                           int(start["status"]), body)
-            headers = [*start.get("headers", []),
-                       (ANSWER_HEADER.encode(), signature.encode("ascii"))]
-            await send({**start, "headers": headers})
+            encoding = dict(start.get("headers", [])).get(b"content-encoding", b"")
+            asked = Asked(nonce, scope["method"], scope["path"], digest.value())
+            signature = self.identity.sign(asked, int(start["status"]),
+                                           encoding.decode("latin-1"), body)
+            await send({**start, "headers": [*start.get("headers", []),
+                                              (ANSWER_HEADER.encode(), signature.encode())]})
             await send({"type": "http.response.body", "body": body})
 
-        await self.app(scope, receive, signed)
+        await self.app(scope, reading, signed)

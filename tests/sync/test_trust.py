@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -25,7 +26,18 @@ from store.register import add_member
 from sync import client as client_module
 from sync.client import Device
 from sync.errors import Refused, Revoked, Unverified
-from sync.protocol import ANSWER_HEADER, NONCE_HEADER, SYNC_PATH, make_code, sign_answer
+from sync.protocol import (
+    ANSWER_HEADER,
+    NONCE_HEADER,
+    SYNC_PATH,
+    Asked,
+    encode_body,
+    make_code,
+    request_digest,
+    sign_answer,
+    sign_request,
+    unb64u,
+)
 from sync.server.admin import revoke_device
 from tests.conftest import PASSPHRASE
 from tests.sync.harness import County
@@ -39,6 +51,12 @@ def rogue(answer: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
 def answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
     """An answer as it arrives: a stream the client reads as it comes."""
     return httpx.Response(status, headers=headers or {}, stream=httpx.ByteStream(body))
+
+
+def asked_of(request: httpx.Request) -> Asked:
+    """What a rogue that has seen the request binds its forged answer to, as the server would."""
+    return Asked(request.headers[NONCE_HEADER], request.method, request.url.path,
+                 request_digest(request.headers.get("authorization"), request.content))
 
 
 def problem(code: str, status: int = 403) -> httpx.Response:
@@ -76,7 +94,7 @@ def test_a_revocation_signed_by_another_key_erases_nothing(
 
     def signed_by_impostor(request: httpx.Request) -> httpx.Response:
         body = json.dumps({"error": "revoked", "zh": "x", "en": "x"}).encode()
-        sig = sign_answer(impostor, request.headers[NONCE_HEADER], "POST", SYNC_PATH, 403, body)
+        sig = sign_answer(impostor, asked_of(request), 403, None, body)
         return answer(403, body, {ANSWER_HEADER: sig})
 
     a._http = rogue(signed_by_impostor)
@@ -119,6 +137,62 @@ def test_a_real_answer_replayed_to_another_request_is_not_acted_on(
     unsent_member_survives(b, b_member)
 
 
+def _under_the_victims_nonce(county: County, attacker: Device,
+                             ) -> Callable[[httpx.Request], httpx.Response]:
+    """Someone on a plain-HTTP link who holds another device's key (revoked, or active at
+    another organization) reads the victim's nonce and sends the county a request of their own,
+    validly signed, under it; the county's real, signed answer goes back to the victim."""
+    def relay(request: httpx.Request) -> httpx.Response:
+        body = encode_body({"device_id": attacker.store.device_id, "epoch": None, "cursor": 0,
+                            "ops": [], "max_bytes": 262144,
+                            "head": int(attacker.store.meta["dev_seq"])})
+        auth = sign_request(unb64u(attacker.store.meta["private_key"]),
+                            attacker.store.device_id, "POST", SYNC_PATH, body, int(time.time()))
+        own = county.http.build_request("POST", SYNC_PATH, content=body, headers={
+            "content-type": "application/json", "content-encoding": "deflate",
+            "accept-encoding": "deflate", NONCE_HEADER: request.headers[NONCE_HEADER],
+            "authorization": auth})
+        response = county.http._transport.handle_request(own)
+        return answer(response.status_code, b"".join(response.iter_raw()),
+                      dict(response.headers))
+    return relay
+
+
+def test_the_countys_answer_to_a_revoked_device_under_my_nonce_erases_nothing(
+        county: County, county_tree: dict[str, str]) -> None:
+    """Before: answers were bound to the nonce alone, so the county's signed "revoked" for a
+    revoked device's request, sent under the victim's nonce, erased the victim's store."""
+    attacker = county.device("attacker", county_tree["a"])
+    victim = county.device("victim", county_tree["b"])
+    member_id = add_member(victim.store, {"name": "未同步"})
+    revoke_device(county.engine, attacker.store.device_id)
+    victim._http = rogue(_under_the_victims_nonce(county, attacker))
+    with pytest.raises(Unverified):
+        victim.sync()
+    county.stores.remove(victim.store)
+    unsent_member_survives(victim, member_id)
+
+
+def test_another_devices_answer_under_my_nonce_is_not_applied(
+        county: County, county_tree: dict[str, str]) -> None:
+    """Before: an active device of another organization relayed its own answer under the
+    victim's nonce; the victim took in that organization's member and marked its own unsent
+    member as acknowledged: lost."""
+    attacker = county.device("attacker", county_tree["c"])
+    add_member(attacker.store, {"name": "外组织成员"})
+    attacker.sync()
+    victim = county.device("victim", county_tree["b"])
+    member_id = add_member(victim.store, {"name": "未同步"})
+    cursor = victim.store.meta.get("cursor", 0)
+    victim._http = rogue(_under_the_victims_nonce(county, attacker))
+    with pytest.raises(Unverified):
+        victim.sync()
+    assert victim.store.meta.get("cursor", 0) == cursor
+    assert "外组织成员" not in {m["name"] for m in victim.store.live("member")}
+    county.stores.remove(victim.store)
+    unsent_member_survives(victim, member_id)
+
+
 def test_a_forged_enrollment_code_erases_nothing(county: County, tmp_path: Path) -> None:
     """A forged code pointing at a rogue server whose answers verify with the key the forgery
     carries: enrolling can never erase anything, whatever it hears."""
@@ -133,8 +207,7 @@ def test_a_forged_enrollment_code_erases_nothing(county: County, tmp_path: Path)
 
     def revoked_and_signed(request: httpx.Request) -> httpx.Response:
         body = json.dumps({"error": "revoked", "zh": "x", "en": "x"}).encode()
-        sig = sign_answer(raw, request.headers[NONCE_HEADER], "POST", request.url.path, 403,
-                          body)
+        sig = sign_answer(raw, asked_of(request), 403, None, body)
         return answer(403, body, {ANSWER_HEADER: sig})
 
     device = Device(store, http=httpx.Client(base_url="http://rogue.test",
@@ -167,8 +240,8 @@ def test_an_answer_that_inflates_to_a_gigabyte_is_bounded(
         def bombed(request: httpx.Request) -> httpx.Response:
             headers = {"content-encoding": "deflate"}
             if signed:
-                headers[ANSWER_HEADER] = sign_answer(server_key, request.headers[NONCE_HEADER],
-                                                     "POST", SYNC_PATH, 200, bomb)
+                headers[ANSWER_HEADER] = sign_answer(server_key, asked_of(request), 200,
+                                                     "deflate", bomb)
             return answer(200, bomb, headers)
         return bombed
 
@@ -218,3 +291,32 @@ def test_an_answer_trickled_forever_meets_a_deadline(county: County, county_tree
     a._http = rogue(trickle)
     with pytest.raises(client_module.SyncError):
         a.sync()
+
+
+def test_a_laptop_enrolled_before_answers_were_signed_learns_the_key_only_from_its_county(
+        county: County, county_tree: dict[str, str]) -> None:
+    """A store enrolled by an older version has no server key: it syncs no more until it enrolls
+    again with a code of its own organization, which keeps its key and its records. A code for
+    another server, or for another organization, changes nothing (before: the pinned
+    certificate was replaced before the answer was verified, and a forged code's server became
+    the laptop's)."""
+    from sync.errors import SyncError
+    from sync.server.admin import make_enroll_code
+
+    a = county.device("a", county_tree["a"])
+    member_id = add_member(a.store, {"name": "未同步"})
+    a.store.set_meta(server_key=None)  # as an older version left it
+    before = {k: a.store.meta.get(k) for k in ("server_url", "tls_pem", "server_key")}
+    with pytest.raises(SyncError, match="enroll"):
+        a.sync()
+    elsewhere = make_enroll_code(county.engine, county_tree["a"], "http://rogue.test", 1)["code"]
+    with pytest.raises(SyncError, match="another server"):
+        a.enroll(elsewhere)
+    with pytest.raises(Refused):  # the county refuses it; the laptop would too
+        a.enroll(county.code(county_tree["b"]))
+    assert {k: a.store.meta.get(k) for k in before} == before
+    a.enroll(county.code(county_tree["a"]))
+    assert a.store.meta["server_key"]
+    a.sync()
+    b = county.device("b", county_tree["a"])  # the member reached the county
+    assert b.store.get(member_id)["name"] == "未同步"
