@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.ids import Hlc, is_ulid
@@ -37,8 +37,10 @@ _DEVICE_LOCKED = _DEVICE.with_for_update()
 _NONCE = {name: dialect.insert(db.nonces).on_conflict_do_nothing()  # a replay inserts nothing
           .returning(db.nonces.c.nonce)
           for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
-_NONCE_SEEN = select(db.nonces.c.nonce).where(db.nonces.c.device_id == bindparam("device_id"),
-                                              db.nonces.c.nonce == bindparam("nonce"))
+_DEVICE_AND_SEEN = select(devices, exists().where(
+    db.nonces.c.device_id == devices.c.device_id,
+    db.nonces.c.nonce == bindparam("nonce")).label("seen")).where(
+    devices.c.device_id == bindparam("device_id"))
 _SEEN = update(devices).where(devices.c.device_id == bindparam("where_device_id"))
 # How far ahead of the server's clock an op's HLC may be. Further ahead, it is taken as the
 # server's clock when applied: a device's word cannot make its writes later than anyone's
@@ -55,8 +57,11 @@ def authenticate(engine: Engine, signed: SignedBy, method: str, path: str,
     claimed later, in the write transaction (``_claim``)."""
     if len(signed.nonce) > 32:
         raise _replay()
-    with db.read(engine) as conn:
-        device = conn.execute(_DEVICE, {"device_id": signed.device_id}).first()
+    # One statement, outside any snapshot: what it reads is checked again under the device's
+    # lock (_claim); this only keeps strangers and replays from reaching that lock.
+    with engine.connect() as conn:
+        device = conn.execute(_DEVICE_AND_SEEN, {"device_id": signed.device_id,
+                                                 "nonce": signed.nonce}).first()
         if device is None:
             raise Refused(401, "unknown_device", "未登记的设备，请重新登记",
                           "unknown device: enroll it again")
@@ -69,8 +74,7 @@ def authenticate(engine: Engine, signed: SignedBy, method: str, path: str,
             raise Refused(401, "stale", "请求时间与服务器相差过大，请校准本机时钟",
                           "the request's time is too far from the server's: check this "
                           "computer's clock", server_time=int(now))
-        if conn.execute(_NONCE_SEEN, {"device_id": signed.device_id,
-                                      "nonce": signed.nonce}).first() is not None:
+        if device.seen:
             raise _replay()
     return device
 
