@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import os
-import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from .errors import (
     RestoreTargetTaken,
     StoreFailed,
 )
-from .fsutil import DirLock, fsync_dir, fsync_fd, read_file
+from .fsutil import DirLock, fsync_dir, fsync_fd, open_regular, read_file
 from .ids import ULID_RE
 from .keyslots import MAX_FILE as MAX_KEYSLOTS
 from .keyslots import KeySlots
@@ -172,17 +171,8 @@ def inspect(backup_path: str | os.PathLike[str]) -> Backup:
     """Read a backup file and check its structure and checksum (no passphrase needed)."""
     path = Path(backup_path)
     where = str(path)
+    fd, st = open_regular(path, lambda zh, en: BadBackup(where, zh, en))
     try:
-        # O_NONBLOCK: a FIFO put in place of the file must not hang the restore.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except (FileNotFoundError, NotADirectoryError):
-        raise BadBackup(where, "不存在", "does not exist") from None
-    except IsADirectoryError:
-        raise BadBackup(where, "是一个目录", "is a directory") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BadBackup(where, "不是普通文件", "is not a regular file")
         if st.st_size > MAX_BACKUP:
             raise BadBackup(where, "过大，不是流动备份文件", "is too large to be a Liudong backup")
         with os.fdopen(fd, "rb", closefd=False) as fh:

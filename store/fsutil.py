@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import Locked
@@ -142,3 +144,26 @@ class DirLock:
                 os.ftruncate(self.fd, 0)
             os.close(self.fd)  # closing drops the flock
             self.fd = None
+
+
+def open_regular(path: str | os.PathLike[str],
+                 bad: Callable[[str, str], Exception]) -> tuple[int, os.stat_result]:
+    """A file to read that must be a regular file (a backup given on the command line): its
+    descriptor and stat. Anything else raises ``bad(zh, en)``. O_NONBLOCK: a FIFO put in its
+    place must not hang the caller."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise bad("不存在", "does not exist") from None
+    except IsADirectoryError:
+        raise bad("是一个目录", "is a directory") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise bad("是一个目录", "is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise bad("不是普通文件", "is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st

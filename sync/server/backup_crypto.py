@@ -29,7 +29,6 @@ import hashlib
 import hmac
 import json
 import os
-import stat
 import struct
 import zlib
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from store import crypto
 from store.errors import LiudongError, UnsafeParameters
-from store.fsutil import fsync_dir, fsync_fd
+from store.fsutil import fsync_dir, fsync_fd, open_regular
 
 from .backup_keys import (
     NEW_FILE,
@@ -457,20 +456,5 @@ def _header_ok(header: Any) -> bool:
 def open_backup(path: str | os.PathLike[str]) -> SealedBackup:
     """Open a backup file and check its structure and checksum (no key needed)."""
     where = str(path)
-    try:
-        # O_NONBLOCK: a FIFO put in place of the file must not hang the restore.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except (FileNotFoundError, NotADirectoryError):
-        raise BadCountyBackup(where, "不存在", "does not exist") from None
-    except IsADirectoryError:
-        raise BadCountyBackup(where, "是一个目录", "is a directory") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise BadCountyBackup(where, "是一个目录", "is a directory")
-        if not stat.S_ISREG(mode):
-            raise BadCountyBackup(where, "不是普通文件", "is not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
+    fd, _ = open_regular(path, lambda zh, en: BadCountyBackup(where, zh, en))
     return SealedBackup(fd, where)
