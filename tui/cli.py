@@ -344,12 +344,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_interface(args: argparse.Namespace) -> int:
-    from tui.output import t
+    from tui.app import run_interface
 
-    print(t("终端界面尚在开发中；现在可以使用下列命令：", "The terminal interface is not built yet; "
-            "these commands work today:"))
-    build_parser().print_help()
-    return 0
+    path = store_path(args)
+    return run_interface(path, lang=args.lang, recovery=args.recovery)
 
 
 # -- the parser --------------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""What every section screen has: a title line with the organization and the section tabs, the
+sync status line, and the footer with the keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui.output import t
+from tui.widgets.status import SyncLine
+
+if TYPE_CHECKING:
+    from store import Store
+    from tui.app import LiudongApp
+
+TABS = (
+    ("worklist", "1", "待办", "Worklist"),
+    ("members", "2", "党员", "Members"),
+    ("flows", "3", "流动", "Flows"),
+    ("meetings", "4", "会议", "Meetings"),
+    ("county", "5", "统计任务", "County"),
+    ("sync", "6", "同步", "Sync"),
+)
+
+
+class TitleLine(Static):
+    """The organization's name and the section tabs, the current one highlighted."""
+
+    DEFAULT_CSS = """
+    TitleLine { height: 1; background: $panel; color: $text; }
+    """
+
+    def __init__(self, section: str) -> None:
+        super().__init__()
+        self.section = section
+
+    def on_mount(self) -> None:
+        self.update(self.render_title())
+
+    def render_title(self) -> Text:
+        app: LiudongApp = self.app  # type: ignore[assignment]
+        text = Text(" " + app.org_name() + "  ", style="bold")
+        for name, key, zh, en in TABS:
+            label = f" {key} {t(zh, en)} "
+            text.append(label, style="reverse bold" if name == self.section else "dim")
+        return text
+
+
+class Page(Screen[None]):
+    """A section's screen: title line, body (``compose_body``), sync line, footer."""
+
+    SECTION = ""
+    """Which tab this screen belongs to."""
+
+    def compose(self) -> ComposeResult:
+        yield TitleLine(self.SECTION)
+        yield from self.compose_body()
+        yield SyncLine()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    @property
+    def store(self) -> Store:
+        store = self.app.store  # type: ignore[attr-defined]
+        assert store is not None
+        return store
+
+    @property
+    def lapp(self) -> LiudongApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "revision", self._revision_changed, init=False)
+        self._refresh_pending = False
+
+    def _revision_changed(self, _: Any = None) -> None:
+        # Commits can come in bursts (a sync applies many): refresh once per burst.
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            self.set_timer(0.05, self._do_refresh)
+
+    def _do_refresh(self) -> None:
+        self._refresh_pending = False
+        if self.app.store is not None:  # type: ignore[attr-defined]
+            self.refresh_data()
+
+    def refresh_data(self) -> None:
+        """Re-read what the screen shows from the store (after a commit)."""

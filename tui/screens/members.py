@@ -1,0 +1,159 @@
+"""Members (2): every member this organization holds, filtered as you type by name, pinyin,
+initials (`zs` finds 张三), phone or ID-number suffix. The list is drawn line by line, so
+20,000 rows cost what the screen shows; filtering is one pass over the search index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input, Static
+
+from store.search import filter_ids
+from tui.output import t
+from tui.screens.base import Page
+from tui.view import member_row
+from tui.widgets.record_list import Column, ListHeader, RecordList
+
+COLUMNS = (
+    Column("姓名", "name", 10),
+    Column("性别", "sex", 6),
+    Column("流动", "mob.", 4),
+    Column("流入/流出地", "host / home", 24),
+    Column("状态", "status", 8),
+    Column("最近联系", "last contact", 12),
+    Column("手机", "phone", 12),
+)
+
+
+def member_order(store: Any) -> list[str]:
+    """Live member ids in list order (the store's index when it has one)."""
+    order = getattr(store, "member_order", None)
+    if order is not None:
+        return list(order())
+    from store.search import name_readings  # noqa: F401  (fallback: by name, then id)
+
+    members = list(store.live("member"))
+    members.sort(key=lambda m: (store.state.search.get(m["id"], ""), m["id"]))
+    return [m["id"] for m in members]
+
+
+class MembersScreen(Page):
+    SECTION = "members"
+    BINDINGS = [
+        Binding("slash", "search", t("搜索", "Search")),
+        Binding("n", "new", t("新增", "New")),
+        Binding("e", "edit", t("编辑", "Edit")),
+        Binding("o", "outflow", t("登记流出", "Outflow")),
+        Binding("i", "inflow", t("登记流入", "Inflow")),
+        Binding("escape", "clear", t("清除", "Clear"), show=False),
+    ]
+    AUTO_FOCUS = "RecordList"
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder=t("搜索：姓名、拼音、首字母、手机、身份证尾号（按 / ）",
+                                  "search: name, pinyin, initials, phone, ID suffix (press /)"),
+                    id="search")
+        yield Static("", id="count", classes="hint")
+        yield ListHeader(COLUMNS)
+        yield RecordList(COLUMNS, self._cells, empty=t("没有符合的党员", "no member matches"))
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._cache: dict[str, tuple[str, ...]] = {}
+        self._order: list[str] | None = None
+        self.refilter()
+
+    # -- data ----------------------------------------------------------------------------------
+    def _cells(self, member_id: str) -> tuple[str, ...]:
+        row = self._cache.get(member_id)
+        if row is None:
+            row = self._cache[member_id] = member_row(self.store, member_id)
+        return row
+
+    def order(self) -> list[str]:
+        if self._order is None:
+            self._order = member_order(self.store)
+        return self._order
+
+    def refilter(self, keep: str | None = None) -> None:
+        query = self.query_one("#search", Input).value.strip()
+        order = self.order()
+        if query:
+            matched = set(filter_ids(self.store.state.search, query))
+            ids = [i for i in order if i in matched]
+        else:
+            ids = order
+        self.query_one(RecordList).set_ids(ids, keep)
+        total = len(order)
+        self.query_one("#count", Static).update(
+            t(f"{len(ids)} / {total} 名党员", f"{len(ids)} of {total} members") if query else
+            t(f"共 {total} 名党员", f"{total} members"))
+
+    def refresh_data(self) -> None:
+        change = self.lapp.last_change
+        ids = getattr(change, "ids", None)
+        if ids is not None and getattr(change, "kind", "") == "local" and len(ids) < 50:
+            # A local edit: forget the rows it touched (a member's row shows its flows and
+            # contacts too)
+            for rec_id in ids:
+                doc = self.store.get(rec_id, include_deleted=True)
+                self._cache.pop(rec_id, None)
+                if doc is not None and doc.get("member_id"):
+                    self._cache.pop(doc["member_id"], None)
+            if any((self.store.get(i, include_deleted=True) or {}).get("type") == "member"
+                   for i in ids):
+                self._order = None
+        else:
+            self._cache.clear()
+            self._order = None
+        self.refilter()
+        self.query_one(RecordList).redraw()
+
+    # -- events --------------------------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            self.refilter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self.query_one(RecordList).focus()
+
+    def on_record_list_opened(self, event: RecordList.Opened) -> None:
+        from tui.screens.member import MemberScreen
+
+        self.app.push_screen(MemberScreen(event.rec_id))
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_clear(self) -> None:
+        box = self.query_one("#search", Input)
+        if box.value:
+            box.value = ""
+        self.query_one(RecordList).focus()
+
+    def action_new(self) -> None:
+        from tui.forms import open_form
+
+        open_form(self.app, "add_member")
+
+    def action_edit(self) -> None:
+        member_id = self.query_one(RecordList).current_id
+        if member_id:
+            from tui.forms import open_form
+
+            open_form(self.app, "edit_member", member_id=member_id)
+
+    def action_outflow(self) -> None:
+        member_id = self.query_one(RecordList).current_id
+        if member_id:
+            from tui.forms import open_form
+
+            open_form(self.app, "flow_out", member_id=member_id)
+
+    def action_inflow(self) -> None:
+        from tui.forms import open_form
+
+        open_form(self.app, "flow_in")

@@ -1,0 +1,104 @@
+"""Worklist (1), the home screen: what is due today, grouped by kind and counted, each row one
+key away from its record (DESIGN §2.3; the rules are in store/rules.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from tui.output import t
+from tui.screens.base import Page
+from tui.widgets.record_list import Column, ListHeader, RecordList
+
+COLUMNS = (
+    Column("事项", "item", 52),
+    Column("起始", "since", 10),
+    Column("依据", "policy", 7),
+)
+GROUP = "§"
+
+
+def compute(store: Any, today: Any) -> list[Any]:
+    try:
+        from store.rules import worklist
+    except ImportError:  # the rules are being written (issue 10)
+        return []
+    return worklist(store, today)
+
+
+class WorklistScreen(Page):
+    SECTION = "worklist"
+    AUTO_FOCUS = "RecordList"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="summary", classes="hint")
+        yield ListHeader(COLUMNS)
+        yield RecordList(COLUMNS, self._cells,
+                         empty=t("今天没有待办事项。", "Nothing is due today."))
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.items: dict[str, Any] = {}
+        self.groups: dict[str, tuple[str, int]] = {}
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        items = compute(self.store, self.lapp.today_date())
+        try:
+            from store.rules import KINDS
+        except ImportError:
+            KINDS = {}
+        by_kind: dict[str, list[Any]] = {}
+        for item in items:
+            by_kind.setdefault(item.kind, []).append(item)
+        ids: list[str] = []
+        self.items = {}
+        self.groups = {}
+        for kind, group in by_kind.items():
+            zh, en, mandate = KINDS.get(kind, (kind, kind, ""))
+            self.groups[GROUP + kind] = (t(zh, en), len(group), mandate)  # type: ignore[assignment]
+            ids.append(GROUP + kind)
+            for n, item in enumerate(group):
+                key = f"{kind}:{n}:{item.rec_id}"
+                self.items[key] = item
+                ids.append(key)
+        total = len(items)
+        self.query_one("#summary", Static).update(
+            t(f"待办 {total} 项，{len(by_kind)} 类 · 回车打开记录",
+              f"{total} items due, {len(by_kind)} kinds · enter opens the record")
+            if total else t("今天没有待办事项。", "Nothing is due today."))
+        self.query_one(RecordList).set_ids(ids)
+
+    def _cells(self, key: str) -> tuple[str, ...]:
+        if key.startswith(GROUP):
+            title, count, mandate = self.groups[key]  # type: ignore[misc]
+            return (f"▸ {title}（{count}）" if t("zh", "en") == "zh" else f"▸ {title} ({count})",
+                    "", str(mandate))
+        item = self.items[key]
+        return ("   " + t(item.zh, item.en), str(item.since or ""), str(item.mandate or ""))
+
+    def on_record_list_opened(self, event: RecordList.Opened) -> None:
+        key = event.rec_id
+        if key.startswith(GROUP):
+            return
+        open_item(self.app, self.items[key])
+
+
+def open_item(app: Any, item: Any) -> None:
+    """Open what a worklist item is about."""
+    if item.kind in ("conflict", "rejected"):
+        app.switch_mode("sync")
+        return
+    if item.kind.startswith("task"):
+        app.switch_mode("county")
+        return
+    from tui.screens.member import MemberScreen
+
+    member_id = item.member_id
+    if member_id is None:
+        doc = app.store.get(item.rec_id)
+        member_id = doc.get("member_id") if doc else None
+    if member_id:
+        app.push_screen(MemberScreen(member_id))
