@@ -70,7 +70,7 @@ class LiudongApp(App[int]):
 
     def __init__(self, store_dir: Path, *, store: Store | None = None,
                  passphrase: str | None = None, today: Any = None,
-                 recovery: bool = False) -> None:
+                 recovery: bool = False, kdf: Any = None) -> None:
         from tui.screens import modes
 
         self.MODES = modes()
@@ -79,6 +79,7 @@ class LiudongApp(App[int]):
         self.store: Store | None = store
         self._passphrase = passphrase
         self._recovery = recovery
+        self.kdf = kdf  # key derivation for a store made at first start (tests: light)
         self._unsubscribe: Any = None
         self.today = today  # fixed date for tests and snapshots; None: the real date
         self.sync_worker: Any = None

@@ -67,6 +67,7 @@ class MemberScreen(Page):
             yield Static(id="meetings", classes="card")
             for type_name, _, _ in SECTIONS:
                 yield Static(id=f"sec-{type_name}", classes="card")
+            yield Static(id="none", classes="card hint")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -85,11 +86,24 @@ class MemberScreen(Page):
         self.sub_title = str(m.get("name", ""))
         self.query_one("#profile", Static).update(self._profile(m))
         self.query_one("#flow", Static).update(self._flows())
-        self.query_one("#checklists", Static).update(self._checklists())
+        checks = self._checklists()
+        self.query_one("#checklists", Static).display = checks is not None
+        if checks is not None:
+            self.query_one("#checklists", Static).update(checks)
         self.query_one("#meetings", Static).update(self._meetings())
+        empty = []
         for type_name, names, order in SECTIONS:
-            self.query_one(f"#sec-{type_name}", Static).update(
-                self._section(type_name, _fields(type_name, names), order))
+            box = self.query_one(f"#sec-{type_name}", Static)
+            shown = self._section(type_name, _fields(type_name, names), order)
+            box.display = shown is not None
+            if shown is None:
+                empty.append(t(TYPES[type_name].zh, TYPES[type_name].en))
+            else:
+                box.update(shown)
+        none = self.query_one("#none", Static)
+        none.display = bool(empty)
+        none.update(t("尚无记录：", "nothing recorded yet: ") + t("、", ", ").join(empty)
+                    + t("（按 a 添加）", " (a adds one)"))
 
     def _profile(self, m: dict[str, Any]) -> Any:
         store = self.store
@@ -156,14 +170,14 @@ class MemberScreen(Page):
 
         return Group(head, table)
 
-    def _checklists(self) -> Any:
+    def _checklists(self) -> Any | None:
         try:
             from store.checklists import checklist
         except ImportError:
-            return Text("")
+            return None
         checks = checklist(self.store, self.member_id, self.lapp.today_date())
         if not checks:
-            return Text("")
+            return None
         out = Text(t("【责任清单】", "[Responsibility checklists]"), style="bold")
         side_names = {"home": t("流出地党组织", "home organization"),
                       "host": t("流入地党组织", "host organization"),
@@ -208,16 +222,15 @@ class MemberScreen(Page):
 
         return Group(head, table)
 
-    def _section(self, type_name: str, names: tuple[str, ...], order: str) -> Any:
+    def _section(self, type_name: str, names: tuple[str, ...], order: str) -> Any | None:
         store = self.store
         rtype = TYPES[type_name]
         docs = sorted(store.state.records_of(self.member_id, type_name),
                       key=lambda d: str(d.get(order) or ""), reverse=True)
+        if not docs:
+            return None
         head = Text(f"【{t(rtype.zh, rtype.en)}】" if t("zh", "en") == "zh"
                     else f"[{rtype.en}]", style="bold")
-        if not docs:
-            head.append(t("  无记录", "  none recorded"), style="dim")
-            return head
         table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
         for name in names:
             f = rtype.by_name[name]

@@ -18,12 +18,12 @@ from tui.widgets.record_list import Column, ListHeader, RecordList
 
 COLUMNS = (
     Column("姓名", "name", 10),
-    Column("性别", "sex", 6),
+    Column("性别", "sex", 4),
     Column("流动", "mob.", 4),
-    Column("流入/流出地", "host / home", 24),
+    Column("流入/流出地", "host / home", 20),
     Column("状态", "status", 8),
-    Column("最近联系", "last contact", 12),
-    Column("手机", "phone", 12),
+    Column("最近联系", "contact", 10),
+    Column("手机", "phone", 11),
 )
 
 
@@ -41,6 +41,10 @@ def member_order(store: Any) -> list[str]:
 
 class MembersScreen(Page):
     SECTION = "members"
+    DEFAULT_CSS = """
+    MembersScreen #search { border: none; height: 1; padding: 0 1; background: $boost; }
+    MembersScreen #search:focus { background: $primary 30%; }
+    """
     BINDINGS = [
         Binding("slash", "search", t("搜索", "Search")),
         Binding("n", "new", t("新增", "New")),
@@ -118,7 +122,7 @@ class MembersScreen(Page):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
-            self.query_one(RecordList).focus()
+            self.set_focus(self.query_one(RecordList))
 
     def on_record_list_opened(self, event: RecordList.Opened) -> None:
         from tui.screens.member import MemberScreen
@@ -126,13 +130,14 @@ class MembersScreen(Page):
         self.app.push_screen(MemberScreen(event.rec_id))
 
     def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        # at once, not after a refresh: the keys typed right after `/` go into the box
+        self.set_focus(self.query_one("#search", Input))
 
     def action_clear(self) -> None:
         box = self.query_one("#search", Input)
         if box.value:
             box.value = ""
-        self.query_one(RecordList).focus()
+        self.set_focus(self.query_one(RecordList))
 
     def action_new(self) -> None:
         from tui.forms import open_form

@@ -19,7 +19,6 @@ from store import (
     LiudongError,
     Locked,
     Store,
-    StoreNotFound,
     WrongPassphrase,
 )
 from tui.output import t
@@ -60,10 +59,10 @@ class UnlockScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if not (self.store_dir / "keyslots").exists():
-            self._say(StoreNotFound(str(self.store_dir)).message() + "  " +
-                      t("请先运行 liudong init 新建存储。", "Run liudong init to make one."),
-                      error=True)
-            self.query_one("#secret", Input).disabled = True
+            from tui.screens.first_start import FirstStartScreen
+
+            self.app.switch_screen(FirstStartScreen(self.store_dir,
+                                                    getattr(self.app, "kdf", None)))
             return
         if self._start_recovery:
             self.action_toggle_recovery()
