@@ -396,6 +396,9 @@ def build_parser() -> Parser:
     from tui.cli_backup import add_commands as add_backup_commands
 
     add_backup_commands(sub, command)
+    from tui.cli_worklist import add_commands as add_worklist_commands
+
+    add_worklist_commands(sub, command)
     return p
 
 
