@@ -146,7 +146,14 @@ class LiudongApp(App[int]):
         if self.store is None:
             return
         if self.current_mode == name:
-            # back to the section's first screen
+            # back to the section's first screen, unless that would throw away typed data
+            above = self.screen_stack[1:]
+            if any(getattr(s, "dirty", False) is True or getattr(s, "changed", False) is True
+                   for s in above):
+                self.notify(t("表单尚未保存：ctrl+s 保存，esc 取消。",
+                              "The form is not saved: ctrl+s saves, esc cancels."),
+                            severity="warning")
+                return
             while len(self.screen_stack) > 1:
                 self.pop_screen()
             return
