@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from tui.output import t
 from tui.screens.base import Page
@@ -21,10 +23,8 @@ GROUP = "§"
 
 
 def compute(store: Any, today: Any) -> list[Any]:
-    try:
-        from store.rules import worklist
-    except ImportError:  # the rules are being written (issue 10)
-        return []
+    from store.rules import worklist
+
     return worklist(store, today)
 
 
@@ -41,15 +41,27 @@ class WorklistScreen(Page):
     def on_mount(self) -> None:
         super().on_mount()
         self.items: dict[str, Any] = {}
-        self.groups: dict[str, tuple[str, int]] = {}
+        self.groups: dict[str, tuple[str, int, str]] = {}
+        self.computed = 0  # how many times the worklist was computed (tests wait on it)
         self.refresh_data()
 
     def refresh_data(self) -> None:
-        items = compute(self.store, self.lapp.today_date())
-        try:
-            from store.rules import KINDS
-        except ImportError:
-            KINDS = {}
+        self._compute(self.lapp.today_date())
+
+    @work(thread=True, exclusive=True, group="worklist", exit_on_error=False)
+    def _compute(self, today: Any) -> None:
+        # The rules read the whole register (tens of ms at 20,000 members): off the UI thread,
+        # on the store's immutable records; the newest request wins (exclusive).
+        store = self.app.store  # type: ignore[attr-defined]
+        if store is None:
+            return
+        items = compute(store, today)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show, items)
+
+    def _show(self, items: list[Any]) -> None:
+        from store.rules import KINDS
+
         by_kind: dict[str, list[Any]] = {}
         for item in items:
             by_kind.setdefault(item.kind, []).append(item)
@@ -58,7 +70,7 @@ class WorklistScreen(Page):
         self.groups = {}
         for kind, group in by_kind.items():
             zh, en, mandate = KINDS.get(kind, (kind, kind, ""))
-            self.groups[GROUP + kind] = (t(zh, en), len(group), mandate)  # type: ignore[assignment]
+            self.groups[GROUP + kind] = (t(zh, en), len(group), mandate)
             ids.append(GROUP + kind)
             for n, item in enumerate(group):
                 key = f"{kind}:{n}:{item.rec_id}"
@@ -70,10 +82,11 @@ class WorklistScreen(Page):
               f"{total} items due, {len(by_kind)} kinds · enter opens the record")
             if total else t("今天没有待办事项。", "Nothing is due today."))
         self.query_one(RecordList).set_ids(ids)
+        self.computed += 1
 
     def _cells(self, key: str) -> tuple[str, ...]:
         if key.startswith(GROUP):
-            title, count, mandate = self.groups[key]  # type: ignore[misc]
+            title, count, mandate = self.groups[key]
             return (f"▸ {title}（{count}）" if t("zh", "en") == "zh" else f"▸ {title} ({count})",
                     "", str(mandate))
         item = self.items[key]
