@@ -384,8 +384,16 @@ def build_parser() -> Parser:
     command(sub, "passwd", cmd_passwd, "更改口令（LIUDONG_NEW_PASSPHRASE）/ change the passphrase")
     command(sub, "recovery-key", cmd_recovery_key, "生成新的恢复密钥 / make a new recovery key")
     command(sub, "doctor", cmd_doctor, "逐字节校验存储 / verify every byte of the store", True)
-    command(sub, "demo", cmd_demo, "演示 / run the demo").add_argument(
-        "--members", type=int, default=200, help="演示党员人数 / demo members")
+    sp = command(sub, "demo", cmd_demo, "演示：本机上的县级服务器、演示数据和终端界面 / the demo: a "
+                 "county server on loopback, demo data and the interface")
+    sp.add_argument("--members", type=int, default=200,
+                    help="演示支部的党员人数 / members of the demo branch")
+    sp.add_argument("--dir", default=".", metavar="DIR",
+                    help="演示文件所在目录（demo-store 等；默认当前目录）/ where the demo's files "
+                         "go (demo-store and the rest; default: here)")
+    sp.add_argument("--no-interface", action="store_true",
+                    help="不打开界面，只显示概况 / print a summary instead of opening the "
+                         "interface")
 
     from tui.cli_register import add_commands as add_register_commands
 

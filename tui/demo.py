@@ -1,275 +1,388 @@
-"""``liudong demo``: a demo register of plausible members and flows, and a tour of the commands.
+"""``liudong demo``: a county server on loopback, a demo register, and the terminal interface.
 
-Until the terminal interface exists, the demo builds the store, then runs the commands a branch
-worker uses on it and shows what each prints. The store stays behind for the user to explore.
+On a fresh machine, in a few seconds: ``liudong serve`` starts as a child process (TLS, a free
+port, its database beside the demo store); the county's organizations and tasks are set up as
+``liudong admin`` does; three laptops enroll with one-time codes — the demo branch, a second
+branch that hosts some of its members and sends it some of its own, and the town committee — and
+fill their registers through the store API, syncing between the steps as real laptops would.
+Then the town committee and the demo branch change the same fields at once, so the demo store
+ends with open sync conflicts and a write the server refused. The interface opens on the demo
+store with background sync against the still-running server; when it closes, the server stops.
+
+``--no-interface`` (or no terminal) prints a summary instead. No child process outlives the
+demo: the server is stopped on every way out, and on Linux it also dies with its parent.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import random
-import shlex
+import re
 import shutil
+import signal
+import subprocess
 import sys
-import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from store import Store, WrongPassphrase
-from store.register import flow_in, flow_out, log_contact, report_in
-from store.validate import id_check_char
+from store import KdfParams, Store, WrongPassphrase
+from tui.demo_data import (
+    REGION,
+    Orgs,
+    People,
+    Story,
+    build_home,
+    build_host,
+    edit_for_conflict,
+    host_here,
+    host_records,
+    newcomer,
+)
+from tui.output import t
 
 DEMO_PASSPHRASE = "liudong-demo"
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余杜叶程魏苏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤单"
-GIVEN_MALE = "伟强磊军洋勇杰涛明超辉刚平建国志华文斌俊峰鹏飞宇浩亮成林海波"
-GIVEN_FEMALE = "芳娜敏静丽艳娟霞秀英玲桂兰萍红梅琳燕雪慧颖佳倩婷"
-# Host places of outflow members: division code, address, employer, host organization.
-DESTINATIONS = [
-    ("440305", "广东省深圳市南山区科技园", "深圳某电子科技有限公司", "南山区科技园综合党委"),
-    ("310115", "上海市浦东新区张江镇", "上海某生物医药公司", "张江镇两新组织党委"),
-    ("330106", "浙江省杭州市西湖区", "杭州某网络科技公司", None),
-    ("320505", "江苏省苏州市虎丘区", "苏州某精密制造公司", "苏州高新区非公企业党委"),
-    ("110105", "北京市朝阳区望京街道", "北京某物流公司", None),
-    ("500112", "重庆市渝北区", "重庆某建筑劳务公司", "渝北区流动党员党支部"),
-    ("350203", "福建省厦门市思明区", "厦门某外贸公司", None),
-]
-HOME_REGION = "411522"  # the demo county's division code (光山县, Henan)
+# Fixed, moderate key-derivation parameters instead of calibrating (which takes ~2 s): the demo
+# stores hold made-up people, and the interface unlocks in a fraction of a second.
+DEMO_KDF = KdfParams("argon2id", memory_kib=64 << 10, iterations=3, lanes=2)
+SECRET_ENV = ("LIUDONG_PASSPHRASE", "LIUDONG_NEW_PASSPHRASE", "LIUDONG_RECOVERY_KEY",
+              "LIUDONG_BACKUP_PASSPHRASE")
 
 
-def _id_number(rng: random.Random, born: dt.date, male: bool) -> str:
-    seq = rng.randrange(0, 1000)
-    if (seq % 2 == 1) != male:
-        seq = (seq + 1) % 1000
-    body = f"{HOME_REGION}{born:%Y%m%d}{seq:03d}"
-    return body + id_check_char(body)
+class Files:
+    """Where the demo keeps its things: the demo store and, beside it, the other laptops'
+    stores and the county server's database and log."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.host = store.with_name(store.name + "-b")
+        self.town = store.with_name(store.name + "-town")
+        self.db = store.with_name(store.name + "-county.db")
+        self.log = store.with_name(store.name + "-county.log")
+
+    def clear(self) -> None:
+        for directory in (self.store, self.host, self.town):
+            shutil.rmtree(directory, ignore_errors=True)
+        for suffix in ("", "-wal", "-shm", "-writelock"):
+            Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+        self.log.unlink(missing_ok=True)
 
 
-def _phone(rng: random.Random) -> str:
-    return rng.choice(["13", "15", "18", "17", "19"]) + f"{rng.randrange(10**9):09d}"
+class CountyServer:
+    """``liudong serve`` as a child process on a free loopback port (``--port 0``: the server
+    binds it itself and prints its address, so no other program can take it in between)."""
+
+    def __init__(self, db: Path, log: Path) -> None:
+        self.db, self.log_path = db, log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def launch(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        log = self.log_path.open("wb")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tui.cli", "serve", "--db", str(self.db), "--host",
+                 "127.0.0.1", "--port", "0"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        finally:
+            log.close()
+
+    def wait(self, timeout: float = 30) -> str:
+        """The server's address, once it answers."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"https://127\.0\.0\.1:\d+", self.log_path.read_text("utf-8",
+                                                                               "replace"))
+            if found:
+                self.url = found.group(0)
+                break
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not self.url or not self._healthy(deadline):
+            self.stop()
+            from tui.cli import CliError
+
+            raise CliError(f"演示用的县级服务器未能启动（日志：{self.log_path}）",
+                           f"the demo's county server did not start (log: {self.log_path})",
+                           code=1)
+        return self.url
+
+    def _healthy(self, deadline: float) -> bool:
+        import httpx
+
+        # Loopback, and only to see that it answers: the laptops pin its certificate when
+        # they enroll.
+        while time.monotonic() < deadline and self.process and self.process.poll() is None:
+            try:
+                httpx.get(f"{self.url}/v1/health", verify=False, timeout=2).raise_for_status()
+                return True
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()  # uvicorn shuts down gracefully on SIGTERM
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
 
 
-def build_demo(store: Store, members: int = 200, seed: int = 2026,
-               today: dt.date | None = None) -> dict[str, str]:
-    """Plausible members, outflows (host known or not), inflows, report-ins and contacts.
-    Returns the ids of the members the tour uses by name."""
-    rng = random.Random(seed)
-    today = today or dt.date.today()
-    named: dict[str, str] = {}
-    ids: list[str] = []
-    people: list[tuple[str, bool, dt.date]] = [("张三", True, dt.date(1988, 5, 12)),
-                                               ("单丽", False, dt.date(1992, 9, 3))]
-    while len(people) < members:
-        male = rng.random() < 0.62
-        given = "".join(rng.choice(GIVEN_MALE if male else GIVEN_FEMALE)
-                        for _ in range(rng.choice((1, 2, 2))))
-        born = dt.date(rng.randint(1950, 2002), rng.randint(1, 12), rng.randint(1, 28))
-        people.append((rng.choice(SURNAMES) + given, male, born))
-    with store.batch(today) as b:
-        for name, male, born in people:
-            joined = born.replace(year=born.year + rng.randint(19, 40))
-            joined = min(joined, today - dt.timedelta(days=400))
-            values: dict[str, Any] = {
-                "name": name, "gender": "male" if male else "female",
-                "birth_date": born.isoformat(), "id_number": _id_number(rng, born, male),
-                "phone": _phone(rng), "ethnicity": "汉族",
-                "education": rng.choice(["junior", "senior", "college", "bachelor"]),
-                "standing": "full", "joined_on": max(joined, born.replace(year=born.year + 18)
-                                                     ).isoformat(),
-                "home_org_id": store.meta["own_org_id"],
-            }
-            member_id = b.put("member", values)
-            ids.append(member_id)
-            if name in ("张三", "单丽"):
-                named[name] = member_id
-    outflow = [i for i in ids[2:] if rng.random() < 0.22]
-    for member_id in outflow:
-        code, address, employer, host = rng.choice(DESTINATIONS)
-        left = today - dt.timedelta(days=rng.randint(10, 900))
-        values = {"left_on": left.isoformat(), "reason": rng.choice(["work"] * 5 + ["study"]),
-                  "destination_division_code": code, "destination_address": address,
-                  "destination_employer": employer, "home_contact": "李书记",
-                  "certificate_no": f"豫信流{rng.randrange(10**6):06d}"}
-        if host:
-            values["external_host"] = host
-        flow_id = flow_out(store, member_id, values)
-        if rng.random() < 0.75:
-            report_in(store, flow_id,
-                      min(left + dt.timedelta(days=rng.randint(3, 45)), today).isoformat())
-        for _ in range(rng.randint(0, 3)):
-            on = left + dt.timedelta(days=rng.randint(0, (today - left).days))
-            log_contact(store, member_id, {
-                "on": on.isoformat(), "channel": rng.choice(["phone", "wechat", "wechat"]),
-                "reached": rng.random() < 0.85, "by": "李书记",
-                "summary": rng.choice(["工作稳定", "已参加流入地组织生活", "提醒按时交纳党费",
-                                       "电话未接通", "了解到更换了工作单位"])})
-    for _ in range(max(2, members // 25)):
-        male = rng.random() < 0.6
-        born = dt.date(rng.randint(1970, 2000), rng.randint(1, 12), rng.randint(1, 28))
-        given = rng.choice(GIVEN_MALE if male else GIVEN_FEMALE)
-        arrived = today - dt.timedelta(days=rng.randint(5, 400))
-        flow_in(store, {
-            "name": rng.choice(SURNAMES) + given, "gender": "male" if male else "female",
-            "birth_date": born.isoformat(), "phone": _phone(rng),
-            "external_home_org": rng.choice(["安徽省六安市某村党支部", "湖北省黄冈市某社区党支部",
-                                             "四川省南充市某村党支部"]),
-        }, {"left_on": arrived.isoformat(), "reason": "work",
-            "reported_on": (arrived + dt.timedelta(days=3)).isoformat()})
-    return named
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGTERM if the demo dies, even by
+    SIGKILL, so the server never outlives it (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def _tour_step(title: str, argv: list[str]) -> None:
-    from tui.cli import main
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal) unwind like Ctrl-C, so ``finally`` stops the
+    server."""
+    def leave(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
 
-    print()
-    if title:
-        print(f"━━ {title}")
-    print("$ liudong " + " ".join(shlex.quote(a) for a in argv))
-    sys.stdout.flush()
-    code = main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if code:
-        print(f"  （退出码 {code} / exit code {code}）")
+    old: dict[int, Any] = {}
+    try:
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                old[sig] = signal.signal(sig, leave)
+    except ValueError:  # not the main thread: nothing to install
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _interface() -> tuple[Callable[..., int] | None, str]:
+    """The Textual interface's entry point, or why it cannot be loaded."""
+    try:
+        from tui.app import run_interface
+    except ImportError as exc:
+        return None, str(exc)
+    return run_interface, ""
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    path = Path(args.store or "demo-store").expanduser()
-    if (path / "keyslots").exists():
+    store_dir = Path(args.store).expanduser() if args.store else \
+        Path(args.dir).expanduser() / "demo-store"
+    if args.members < 50:
+        from tui.cli import CliError
+
+        raise CliError("--members 至少为 50", "--members must be at least 50")
+    files = Files(store_dir)
+    if (store_dir / "keyslots").exists():
         try:
-            Store.open(path, DEMO_PASSPHRASE).close()
+            Store.open(store_dir, DEMO_PASSPHRASE).close()
         except WrongPassphrase:
-            print(f"{path} 中已有一个不是演示用的存储，请用 --store 另选目录 | "
-                  f"{path} holds a store that is not the demo; choose another --store",
+            print(t(f"{store_dir} 中已有一个不是演示用的存储，请用 --dir 另选目录",
+                    f"{store_dir} holds a store that is not the demo; choose another --dir"),
                   file=sys.stderr)
             return 2
-        shutil.rmtree(path)
-    print(f"正在建立演示存储 {path}（口令：{DEMO_PASSPHRASE}）… | building the demo store…")
-    store, recovery = Store.create(path, DEMO_PASSPHRASE, org={
-        "name": "光山县城关镇城关村党支部", "kind": "branch", "division_code": HOME_REGION,
-        "secretary": "李书记"})
-    with store:
-        build_demo(store, members=args.members)
-        members = sum(1 for _ in store.live("member"))
-        flows = sum(1 for _ in store.live("flow"))
-    print(f"已建立：{members} 名党员，{flows} 条流动登记 | built: {members} members, {flows} flows")
-    os.environ["LIUDONG_STORE"] = str(path)
-    os.environ["LIUDONG_PASSPHRASE"] = DEMO_PASSPHRASE
-    today = dt.date.today()
-    _tour_step("党员名单（前 8 人） / the register", ["member", "list", "--limit", "8"])
-    _tour_step("按拼音首字母检索 / find by pinyin initials", ["member", "list", "--search", "zs"])
-    _tour_step("多音字姓氏：单 读 shan / surnames read as surnames",
-               ["member", "list", "--search", "shanli"])
-    _tour_step("正在外出的党员 / members away", ["member", "list", "--mobility", "outflow",
-                                                 "--limit", "6"])
-    _tour_step("登记流出 / register an outflow", [
-        "flow", "out", "张三", "--left-on", (today - dt.timedelta(days=20)).isoformat(),
-        "--reason", "work", "--destination-division-code", "440305",
-        "--destination-address", "广东省深圳市南山区科技园", "--destination-employer",
-        "深圳某电子科技有限公司", "--external-host", "南山区科技园综合党委",
-        "--home-contact", "李书记"])
-    _tour_step("记录报到 / record reporting in", [
-        "flow", "report", "zs", "--on", (today - dt.timedelta(days=12)).isoformat()])
-    _tour_step("记录联系 / log a contact", [
-        "contact", "log", "zs", "--on", today.isoformat(), "--channel", "wechat",
-        "--reached", "yes", "--by", "李书记", "--note", "工作稳定，已参加流入地主题党日"])
-    _tour_step("查看党员（身份证号已遮盖） / a member's page (ID number masked)",
-               ["member", "show", "zs"])
-    body = f"{HOME_REGION}19850315123"
-    mistyped = body + ("0" if id_check_char(body) != "0" else "1")  # a wrong check character
-    _tour_step("错误输入会被拒绝并说明原因 / bad input is refused with a reason", [
-        "member", "add", "--name", "李明", "--id-number", mistyped])
-    _tour_step("逐字节校验存储 / verify every byte", ["doctor"])
-    port = _county_tour(path, today)
-    print()
-    print("━━ 继续体验 / explore on your own:")
-    print(f"  export LIUDONG_STORE={shlex.quote(str(path))} LIUDONG_PASSPHRASE={DEMO_PASSPHRASE}")
-    print("  .venv/bin/liudong member list --search wang")
-    print("  .venv/bin/liudong --help")
-    print(f"  恢复密钥 / recovery key: {recovery}")
-    print(f"  县级服务器（再次同步前先启动）/ the county server, to sync again: .venv/bin/liudong "
-          f"serve --db {shlex.quote(str(_county_db(path)))} --port {port}")
-    return 0
+    files.clear()
+    interactive = not args.no_interface and sys.stdin.isatty() and sys.stdout.isatty()
+    interface, missing = _interface() if interactive else (None, "")
+    started = time.monotonic()
+    print(t(f"正在准备演示：县级服务器、组织、三台笔记本的登记和同步（{store_dir}）…",
+            f"Preparing the demo: the county server, organizations, three laptops enrolling and "
+            f"syncing ({store_dir})…"), flush=True)
+    server = CountyServer(files.db, files.log)
+    with _stop_on_signals():
+        try:
+            summary = _build(files, server, args.members, dt.date.today())
+            took = time.monotonic() - started
+            print(t(f"演示已就绪（用时 {took:.1f} 秒；县级服务器 {server.url}）",
+                    f"The demo is ready ({took:.1f} s; county server at {server.url})"))
+            if interface is None:
+                _print_summary(summary)
+                print(t(f"演示口令：{DEMO_PASSPHRASE}", f"Demo passphrase: {DEMO_PASSPHRASE}"))
+                if interactive:
+                    print(t(f"终端界面无法加载（{missing}）；可用命令行查看演示存储：",
+                            f"The interface could not be loaded ({missing}); explore the demo "
+                            "store with the command line:"))
+                    print(f"  LIUDONG_STORE={store_dir} LIUDONG_PASSPHRASE={DEMO_PASSPHRASE} "
+                          "liudong member list")
+                return 0
+            print(t(f"演示口令：{DEMO_PASSPHRASE}（锁定后用它解锁）",
+                    f"Demo passphrase: {DEMO_PASSPHRASE} (to unlock after locking)"), flush=True)
+            os.environ["LIUDONG_PASSPHRASE"] = DEMO_PASSPHRASE
+            code = int(interface(store_dir, lang=args.lang))
+        finally:
+            server.stop()
+    print(t("再次运行：./dev demo（或 liudong demo）；演示数据每次重新生成",
+            "To run it again: ./dev demo (or liudong demo); the demo data is made afresh"))
+    return code
 
 
-def _county_db(path: Path) -> Path:
-    return path.with_name(path.name + "-county.db")
+# -- building the demo ------------------------------------------------------------------------
+
+def _county(engine: Any, today: dt.date) -> Orgs:
+    """The county's organizations and tasks, as ``liudong admin org add`` and ``task send``
+    make them (the same functions, on the database the running server uses)."""
+    from sync.server.admin import add_org, send_task
+
+    county = add_org(engine, {"name": "光山县委", "kind": "county", "division_code": REGION,
+                              "secretary": "县委组织部"})
+    ids: dict[str, str] = {"光山县委": county}
+    for town, code, branches in (
+            ("城关镇党委", "411522100", ["城关村党支部", "东关村党支部", "西关村党支部",
+                                      "南街社区党支部"]),
+            ("十里镇党委", "411522101", ["十里村党支部", "王湾村党支部"])):
+        ids[town] = add_org(engine, {"name": town, "kind": "committee", "parent_id": county,
+                                     "division_code": code})
+        for name in branches:
+            ids[name] = add_org(engine, {"name": name, "kind": "branch", "parent_id": ids[town],
+                                         "secretary": "李建国" if name == "城关村党支部" else None})
+    ids["光山县流动党员党委"] = add_org(engine, {"name": "光山县流动党员党委", "kind": "mobile_branch",
+                                          "parent_id": county})
+    branches = [ids["城关村党支部"], ids["东关村党支部"], ids["西关村党支部"]]
+    send_task(engine, {"issued_by_org_id": county, "target_org_ids": branches,
+                       "title": "开展流动党员集中排查，核实失联党员情况",
+                       "body": "请各支部逐一联系本支部流动党员，更新联系记录，失联党员于期限前报镇党委。",
+                       "due_on": (today + dt.timedelta(days=12)).isoformat()})
+    send_task(engine, {"issued_by_org_id": ids["城关镇党委"], "target_org_ids": branches[:2],
+                       "title": "落实流动党员双向管理责任清单",
+                       "due_on": (today - dt.timedelta(days=5)).isoformat()})
+    send_task(engine, {"issued_by_org_id": county, "target_org_ids": branches,
+                       "title": f"报送{today.year - 1}年度流动党员民主评议结果",
+                       "due_on": (today - dt.timedelta(days=15)).isoformat()})
+    return Orgs(county=county, town=ids["城关镇党委"], home=ids["城关村党支部"],
+                host=ids["东关村党支部"])
 
 
-def _county_tour(path: Path, today: dt.date) -> int:
-    """A county server on loopback: the demo laptop and a second branch's laptop enroll, and
-    an outflow registered at one branch arrives at its host branch."""
-    import socket
-    import threading
-    import time
+def _build(files: Files, server: CountyServer, members: int, today: dt.date,
+           ) -> dict[str, Any]:
+    from sync.client import Device
+    from sync.server import db
+    from sync.server.admin import make_enroll_code
 
-    import uvicorn
-
-    from sync.server import db, identity
-    from sync.server.admin import add_org, make_enroll_code
-    from sync.server.app import create_app
-
-    county_db = _county_db(path)
-    other = path.with_name(path.name + "-b")
-    county_db.unlink(missing_ok=True)
-    shutil.rmtree(other, ignore_errors=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    engine = db.make_engine(f"sqlite:///{county_db.resolve()}")
-    db.migrate(engine)
-    # TLS with the certificate the server makes for itself, as `liudong serve` does
-    tls = tempfile.TemporaryDirectory(prefix="liudong-demo-tls-")
-    files = []
-    for name, pem in zip(("cert.pem", "key.pem"), identity.self_signed(engine), strict=True):
-        fd = os.open(Path(tls.name) / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(pem)
-        files.append(str(Path(tls.name) / name))
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
-                                           log_level="warning", ssl_certfile=files[0],
-                                           ssl_keyfile=files[1]))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = f"https://127.0.0.1:{port}"
-    print()
-    print(f"━━ 县级服务器已在 {url} 启动（TLS；登记码携带其公钥和证书指纹）/ a county server on "
-          "loopback (TLS; codes carry its key and certificate fingerprint)")
-    county = add_org(engine, {"name": "光山县委", "kind": "county", "division_code": HOME_REGION})
-    town = add_org(engine, {"name": "城关镇党委", "kind": "committee", "parent_id": county})
-    branch_a = add_org(engine, {"name": "城关村党支部", "kind": "branch", "parent_id": town})
-    branch_b = add_org(engine, {"name": "东关村党支部", "kind": "branch", "parent_id": town})
-    print("  组织 / organizations: 光山县委 → 城关镇党委 → 城关村党支部、东关村党支部")
+    rng = random.Random(2026)
+    people = People(rng)
+    server.launch()
+    stores = []
     try:
-        for store_path, org, name in ((path, branch_a, "城关村"), (other, branch_b, "东关村")):
-            if store_path == other:
-                Store.create(other, DEMO_PASSPHRASE, org={"name": "东关村党支部",
-                                                          "kind": "branch"})[0].close()
-            code = make_enroll_code(engine, org, url, 1)["code"]
-            _tour_step(f"{name}的电脑用登记码登记并首次同步 / the {name} laptop enrolls",
-                       ["--store", str(store_path), "enroll", "--code", code])
-        left = (today - dt.timedelta(days=7)).isoformat()
-        _tour_step("城关村登记单丽流出到东关村（组织用名称指定）/ an outflow to the other branch, "
-                   "named by name", [
-                       "--store", str(path), "flow", "out", "单丽", "--left-on", left,
-                       "--reason", "务工", "--host-org-id", "东关村"])
-        _tour_step("城关村同步 / the home branch syncs", ["--store", str(path), "sync"])
-        _tour_step("东关村同步：单丽出现在流入地 / the host branch syncs",
-                   ["--store", str(other), "sync"])
-        _tour_step("东关村看到的是流入党员 / at the host the member shows as inflow",
-                   ["--store", str(other), "member", "list", "--mobility", "流入"])
-        _tour_step("东关村记录报到并同步 / the host records the report-in", [
-            "--store", str(other), "flow", "report", "shanli", "--on", today.isoformat()])
-        _tour_step("", ["--store", str(other), "sync"])
-        _tour_step("城关村同步后看到报到 / the home branch sees it",
-                   ["--store", str(path), "sync"])
-        _tour_step("", ["--store", str(path), "member", "show", "shanli"])
+        # the laptops' stores are made (a key derivation each) while the server starts
+        for path, name in ((files.store, "城关村党支部"), (files.host, "东关村党支部"),
+                           (files.town, "城关镇党委")):
+            stores.append(Store.create(path, DEMO_PASSPHRASE, kdf=DEMO_KDF,
+                                       org={"name": name, "kind": "branch"})[0])
+        url = server.wait()
+    except BaseException:
+        for store in stores:
+            store.close()
+        raise
+    laptops = [Device(store) for store in stores]
+    home, host, town = laptops
+    try:
+        engine = db.make_engine(str(files.db))
+        try:
+            orgs = _county(engine, today)
+            codes = {org: make_enroll_code(engine, org, url, 1)["code"]
+                     for org in (orgs.home, orgs.host, orgs.town)}
+        finally:
+            engine.dispose()
+        # The codes go to the laptops in this process: never on a command line.
+        for device, org, name in ((home, orgs.home, "城关村党支部办公室电脑"),
+                                  (host, orgs.host, "东关村党支部办公室电脑"),
+                                  (town, orgs.town, "城关镇党委组织办电脑")):
+            device.enroll(codes[org], name=name)
+            device.sync()
+        story = Story()
+        build_home(home.store, orgs, people, members, today, story, rng)
+        home.sync()
+        build_host(host.store, orgs, people, max(30, members // 4), today, rng)
+        host.sync()  # sends its members, brings the demo branch's flows it hosts
+        host_records(host.store, story, orgs, today, rng)
+        host.sync()
+        home.sync()  # brings the other branch's members hosted here and its records
+        host_here(home.store, story, orgs, today, rng)
+        home.sync()
+        town.sync()
+        # The same fields changed on two laptops before either heard of the other: the town
+        # committee first, then the branch, whose sync makes the conflicts. Both also register
+        # the same newcomer; the server refuses the second as a duplicate.
+        person = newcomer(people, today, orgs)
+        edit_for_conflict(town.store, story, today, "town", people)
+        town.store.put("member", person)
+        town.sync()
+        edit_for_conflict(home.store, story, today, "home", people)
+        home.store.put("member", {**person, "phone": people.phone()})
+        home.sync()
+        host.sync()  # the other two laptops see the conflicts too
+        town.sync()
+        return _summary(home.store, today)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        engine.dispose()
-        tls.cleanup()
-    return int(port)
+        for device in laptops:
+            device.close()
+            device.store.close()
+
+
+# -- the summary --------------------------------------------------------------------------------
+
+def _summary(store: Store, today: dt.date) -> dict[str, Any]:
+    from store.register import member_mobility
+
+    members = [m for m in store.live("member") if not m.get("archived")]
+    flows = list(store.live("flow"))
+    return {
+        "members": len(members),
+        "mobility": dict(Counter(member_mobility(store, m) for m in members)),
+        "flows": dict(Counter(f["status"] for f in flows)),
+        "ended": dict(Counter(f.get("end_reason") for f in flows if f["status"] == "ended")),
+        "worklist": _worklist(store, today),
+        "meetings": sum(1 for _ in store.live("meeting")),
+        "contacts": sum(1 for _ in store.live("contact")),
+        "conflicts": sum(1 for c in store.live("conflict") if c["status"] == "open"),
+        "rejected": len(store.meta.get("rejected", [])),
+    }
+
+
+def _worklist(store: Store, today: dt.date) -> list[tuple[str, str, int]]:
+    """The worklist's groups as the interface shows them: (Chinese title, English, count)."""
+    try:
+        from store.rules import KINDS, counts, worklist
+    except ImportError:  # a version without the worklist rules
+        return []
+    return [(KINDS[kind][0], KINDS[kind][1], n)
+            for kind, n in counts(worklist(store, today)).items()]
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    mob, flows, ended = s["mobility"], s["flows"], s["ended"]
+    print(t(f"  党员 {s['members']} 名：本地 {mob.get('none', 0)}，流出 {mob.get('outflow', 0)}，"
+            f"流入 {mob.get('inflow', 0)}",
+            f"  {s['members']} members: {mob.get('none', 0)} at home, "
+            f"{mob.get('outflow', 0)} away (outflow), {mob.get('inflow', 0)} hosted (inflow)"))
+    print(t(f"  流动登记：待报到 {flows.get('pending_report', 0)}，已报到 {flows.get('reported', 0)}，"
+            f"已结束 {flows.get('ended', 0)}（返回 {ended.get('returned', 0)}，转移组织关系 "
+            f"{ended.get('transferred', 0)}，其他 {ended.get('other', 0)}）",
+            f"  flows: {flows.get('pending_report', 0)} pending report, "
+            f"{flows.get('reported', 0)} reported, {flows.get('ended', 0)} ended "
+            f"({ended.get('returned', 0)} returned, {ended.get('transferred', 0)} transferred, "
+            f"{ended.get('other', 0)} other)"))
+    print(t(f"  联系记录 {s['contacts']} 条，组织生活 {s['meetings']} 次",
+            f"  {s['contacts']} contacts, {s['meetings']} meetings"))
+    if s["worklist"]:
+        print(t("  待办：" + "，".join(f"{zh} {n}" for zh, _, n in s["worklist"]),
+                "  worklist: " + ", ".join(f"{en} {n}" for _, en, n in s["worklist"])))
+    print(t(f"  同步冲突 {s['conflicts']} 个待处理，被县级服务器拒绝的修改 {s['rejected']} 项",
+            f"  {s['conflicts']} open sync conflicts, {s['rejected']} write(s) the county "
+            "server refused"))
