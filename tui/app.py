@@ -196,6 +196,15 @@ def run_interface(store_dir: Path, *, lang: str | None = None, recovery: bool = 
         return 2
     secret = os.environ.get("LIUDONG_RECOVERY_KEY" if recovery else "LIUDONG_PASSPHRASE")
     app = LiudongApp(store_dir, passphrase=secret or None, recovery=recovery)
+    import signal
+
+    def close(signum: int, frame: Any) -> None:
+        # The window was closed (SIGHUP) or the system is stopping (SIGTERM): leave as with
+        # ctrl+q, so an open form keeps what was typed as a draft and the store closes cleanly.
+        app.exit(128 + signum)
+
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, close)
     result = app.run()
     app.close_store()
     return int(result or 0)

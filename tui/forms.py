@@ -503,10 +503,14 @@ def open_draft(app: Any, key: str) -> None:
 def save_draft(store: Store, spec: FormSpec, values: dict[str, Any]) -> None:
     """Keep what was typed into ``spec``'s form (encrypted, in the store's metadata)."""
     current = dict(store.meta.get("drafts") or {})
+    # a new record has no subject yet: what was typed as its name or title names the draft
+    typed = next((v for k in ("name", "person_name", "title", "topic")
+                  if isinstance(v := values.get(k), str) and v.strip()), "")
+    subject = spec.subject or typed
     current[spec.key] = {
         "action": spec.action, "ctx": dict(spec.ctx), "values": values,
-        "title_zh": f"{spec.title_zh} · {spec.subject}" if spec.subject else spec.title_zh,
-        "title_en": f"{spec.title_en} · {spec.subject}" if spec.subject else spec.title_en,
+        "title_zh": f"{spec.title_zh} · {subject}" if subject else spec.title_zh,
+        "title_en": f"{spec.title_en} · {subject}" if subject else spec.title_en,
         "saved_at": dt.datetime.now().isoformat(timespec="seconds"),
     }
     store.set_meta(drafts=current)

@@ -24,6 +24,12 @@ KEYS = {
 }
 
 
+def _controlling_terminal() -> None:
+    """In the child, after setsid: the pseudo-terminal becomes its controlling terminal, so
+    closing the window (the master side) hangs it up with SIGHUP, as a real terminal does."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Terminal:
     def __init__(self, argv: Sequence[str], env: dict[str, str], cwd: str | os.PathLike[str],
                  cols: int = 80, rows: int = 24) -> None:
@@ -36,7 +42,7 @@ class Terminal:
         self.process = subprocess.Popen(
             list(argv), stdin=slave, stdout=slave, stderr=slave, cwd=cwd, close_fds=True,
             env={**env, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)},
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_controlling_terminal)
         os.close(slave)
         self.raw = bytearray()
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -67,3 +67,51 @@ def test_without_a_terminal_the_command_says_so(tmp_path: Path) -> None:
     assert "终端" in result.stderr and "Traceback" not in result.stderr
     with Store.open(tmp_path / "s", PASSPHRASE):
         pass  # untouched and not left locked
+
+
+def test_a_saved_form_survives_sigkill_and_typed_work_survives_a_closed_window(
+        tmp_path: Path) -> None:
+    make_store(tmp_path / "s")
+    env = env_for(tmp_path)
+    term = Terminal([*command(), "--store", str(tmp_path / "s")], env, tmp_path)
+    try:
+        term.wait_for("1待办")
+        term.press("2")
+        term.wait_for("张三")
+        term.press("n")
+        term.wait_for("新增党员")
+        term.type("王小明")
+        term.press("ctrl+s")
+        term.wait_for("已保存")
+    finally:
+        term.kill()  # SIGKILL right after the save was reported
+    with Store.open(tmp_path / "s", PASSPHRASE) as store:
+        assert [m["name"] for m in store.live("member") if m["name"] == "王小明"] == ["王小明"]
+
+    term = Terminal([*command(), "--store", str(tmp_path / "s")], env, tmp_path)
+    try:
+        term.wait_for("1待办")
+        term.press("2")
+        term.wait_for("王小明")
+        term.press("n")
+        term.wait_for("新增党员")
+        term.type("李小红")
+        term.press("tab")
+        term.type("13912345678")
+        # the window closes (the terminal hangs up) without saving
+        term.close()
+        assert term.process.wait(timeout=20) is not None
+    finally:
+        term.kill()
+    term = Terminal([*command(), "--store", str(tmp_path / "s")], env, tmp_path)
+    try:
+        screen = term.wait_for("未保存的草稿")
+        assert "李小红" in screen.replace(" ", "")
+        term.press("ctrl+q")
+        term.wait_exit()
+    finally:
+        term.kill()
+    with Store.open(tmp_path / "s", PASSPHRASE) as store:
+        assert not [m for m in store.live("member") if m["name"] == "李小红"]  # not saved
+        drafts = store.meta.get("drafts") or {}
+        assert any("13912345678" in str(d) for d in drafts.values())

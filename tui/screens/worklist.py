@@ -42,6 +42,7 @@ class WorklistScreen(Page):
         super().on_mount()
         self.items: dict[str, Any] = {}
         self.groups: dict[str, tuple[str, int, str]] = {}
+        self.drafts: dict[str, dict[str, Any]] = {}
         self.computed = 0  # how many times the worklist was computed (tests wait on it)
         self.refresh_data()
 
@@ -68,6 +69,18 @@ class WorklistScreen(Page):
         ids: list[str] = []
         self.items = {}
         self.groups = {}
+        self.drafts = {}
+        from tui.forms import drafts
+
+        found = drafts(self.store)
+        if found:
+            # forms left unsaved (a crash, a closed window): first, they hold typed work
+            self.groups[GROUP + "draft"] = (t("未保存的草稿", "Unsaved drafts"), len(found), "")
+            ids.append(GROUP + "draft")
+            for d in found:
+                key = "draft:" + d["key"]
+                self.drafts[key] = d
+                ids.append(key)
         for kind, group in by_kind.items():
             zh, en, mandate = KINDS.get(kind, (kind, kind, ""))
             self.groups[GROUP + kind] = (t(zh, en), len(group), mandate)
@@ -89,12 +102,21 @@ class WorklistScreen(Page):
             title, count, mandate = self.groups[key]
             return (f"▸ {title}（{count}）" if t("zh", "en") == "zh" else f"▸ {title} ({count})",
                     "", str(mandate))
+        draft = self.drafts.get(key)
+        if draft is not None:
+            return ("   " + t("草稿：", "draft: ") + draft["title"],
+                    str(draft["saved_at"])[:10], "")
         item = self.items[key]
         return ("   " + t(item.zh, item.en), str(item.since or ""), str(item.mandate or ""))
 
     def on_record_list_opened(self, event: RecordList.Opened) -> None:
         key = event.rec_id
         if key.startswith(GROUP):
+            return
+        if key in self.drafts:
+            from tui.forms import open_draft
+
+            open_draft(self.app, self.drafts[key]["key"])
             return
         open_item(self.app, self.items[key])
 
