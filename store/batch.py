@@ -121,6 +121,13 @@ class Batch:
         if not current:
             changed = {k: v for k, v in coerced.items() if v is not None}
         self._authorize(type_name, rec_id, merged, changed, deleted=False)
+        prior = self._changes.get(rec_id)
+        if prior is not None:
+            # A second change to one record in a batch: the county server receives one op
+            # with both, and judges it against the record as it was before the batch. Judge
+            # it so here too, so that nothing accepted here is refused there.
+            self._authorize(type_name, rec_id, merged, {**prior["set"], **changed},
+                            deleted=False, before_batch=True)
         change = self._changes.setdefault(rec_id, {"type": type_name, "set": {},
                                                    "deleted": False})
         change["set"].update(changed)
@@ -140,12 +147,13 @@ class Batch:
         self._pending[rec_id] = {**found, "deleted": True}
 
     def _authorize(self, type_name: str, rec_id: str, merged: dict[str, Any],
-                   changed: dict[str, Any], deleted: bool) -> None:
-        """Scope and ownership, as the county server will judge the op (DESIGN §3.3)."""
+                   changed: dict[str, Any], deleted: bool, before_batch: bool = False) -> None:
+        """Scope and ownership, as the county server will judge the op (DESIGN §3.3): against
+        the record as this batch left it so far, or (``before_batch``) as it was before it."""
         own = self.store.meta.get("own_org_id")
         if not own:
             return  # a store made without an organization of its own: nothing to judge by
-        before = self.load(rec_id)
+        before = self.state.load(rec_id) if before_batch else self.load(rec_id)
         after = Rec(rec_id, type_name, dict(merged), deleted=deleted,
                     writer_org_id=before.writer_org_id if before is not None else own)
         refused = refusal(self, before, after, changed, deleted, self.state.subtree(own))
