@@ -12,25 +12,30 @@ from textual.widgets import Static
 from tui.output import t
 
 
+def phase_label(status: Any) -> tuple[str, str]:
+    """The sync state in a few characters and its colour. Offline is yellow, not red: a branch
+    laptop is offline most of the time, and nothing is lost meanwhile."""
+    if not status.enrolled:
+        return t("● 仅本机（未登记到县级服务器）", "● this computer only (not enrolled)"), "dim"
+    return {
+        "offline": (t("● 离线", "● offline"), "yellow"),
+        "syncing": (t("◌ 同步中…", "◌ syncing…"), "cyan"),
+        "synced": (t("● 已同步", "● in sync"), "green"),
+        "error": (t("● 同步出错", "● sync error"), "red"),
+        "local": (t("● 等待同步", "● not synced yet"), "dim"),
+    }.get(status.phase, (status.phase, ""))
+
+
 def describe(status: Any, now: float | None = None) -> Text:
     now = time.time() if now is None else now
     text = Text(" ")
-    if not status.enrolled:
-        text.append(t("● 仅本机（未登记到县级服务器）", "● this computer only (not enrolled)"),
-                    style="dim")
-    else:
-        phase = {
-            "offline": (t("● 离线", "● offline"), "yellow"),
-            "syncing": (t("◌ 同步中…", "◌ syncing…"), "cyan"),
-            "synced": (t("● 已同步", "● in sync"), "green"),
-            "error": (t("● 同步出错", "● sync error"), "red"),
-            "local": (t("● 等待同步", "● not synced yet"), "dim"),
-        }.get(status.phase, (status.phase, ""))
-        text.append(phase[0], style=phase[1])
+    label, style = phase_label(status)
+    text.append(label, style=style)
+    if status.enrolled:
         text.append(t(f"  待发送 {status.pending}", f"  pending {status.pending}"))
         if status.last_sync:
-            text.append(t(f"  上次同步 {_ago(now - status.last_sync)}",
-                          f"  last sync {_ago(now - status.last_sync)}"))
+            text.append(t(f"  上次同步 {ago(now - status.last_sync)}",
+                          f"  last sync {ago(now - status.last_sync)}"))
     if status.conflicts:
         text.append(t(f"  冲突 {status.conflicts}", f"  conflicts {status.conflicts}"),
                     style="bold red")
@@ -42,7 +47,7 @@ def describe(status: Any, now: float | None = None) -> Text:
     return text
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
         return t("刚刚", "just now")
