@@ -122,10 +122,14 @@ def _is_number(word: str) -> bool:
 
 
 def _number_matches(keys: str, word: str) -> bool:
-    """Digits match a phone anywhere but an ID number only at its end."""
-    if word + "$" in keys:
+    """Digits match a phone anywhere but an ID number only at its end. The ID number is the
+    last key (``member_keys``): everything before it is searched as one string, without
+    splitting (a query of one digit passes the first test for nearly every member: 75 ms at
+    20,000 members with a split, 6–20 ms without)."""
+    if keys.endswith(word + "$"):
         return True
-    return any(word in part for part in keys.split("\0") if not part.startswith("#"))
+    cut = 0 if keys.startswith("#") else keys.rfind("\0#")
+    return word in (keys if cut < 0 else keys[:cut])
 
 
 def matches(keys: str, query: str) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.output import t
 from tui.widgets.status import SyncLine
@@ -50,6 +50,30 @@ class TitleLine(Static):
         return text
 
 
+class KeyLine(Static):
+    """The keys of the focused widget chain on one line, drawn as one text (Textual's Footer
+    recomposes a widget per key whenever the bindings change: a third of `2`)."""
+
+    DEFAULT_CSS = """
+    KeyLine { height: 1; background: $panel; }
+    """
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, lambda _: self.refresh())
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if binding.show and active.enabled:
+                text.append(f" {self.app.get_key_display(binding)} ", style="bold reverse")
+                text.append(f" {binding.description} ")
+        if self.app.ENABLE_COMMAND_PALETTE:
+            text.append(" ctrl+p ", style="bold reverse")
+            text.append(t(" 命令 ", " commands "))
+        return text
+
+
 class Page(Screen[None]):
     """A section's screen: title line, body (``compose_body``), sync line, footer."""
 
@@ -60,7 +84,7 @@ class Page(Screen[None]):
         yield TitleLine(self.SECTION)
         yield from self.compose_body()
         yield SyncLine()
-        yield Footer()
+        yield KeyLine()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -78,12 +102,21 @@ class Page(Screen[None]):
     def on_mount(self) -> None:
         self.watch(self.app, "revision", self._revision_changed, init=False)
         self._refresh_pending = False
+        self._stale = False
 
     def _revision_changed(self, _: Any = None) -> None:
-        # Commits can come in bursts (a sync applies many): refresh once per burst.
-        if not self._refresh_pending:
+        # A screen out of sight only notes that it is stale and reads the store when it shows
+        # again; one in sight refreshes once per burst of commits (a sync applies many).
+        if not self.is_current:
+            self._stale = True
+        elif not self._refresh_pending:
             self._refresh_pending = True
             self.set_timer(0.05, self._do_refresh)
+
+    def on_screen_resume(self) -> None:
+        if getattr(self, "_stale", False):
+            self._stale = False
+            self._do_refresh()
 
     def _do_refresh(self) -> None:
         self._refresh_pending = False

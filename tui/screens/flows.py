@@ -184,7 +184,7 @@ class FlowsScreen(Page):
         self.refilter()
 
     def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        self.set_focus(self.query_one("#search", Input))
 
     def action_clear(self) -> None:
         box = self.query_one("#search", Input)

@@ -63,11 +63,12 @@ class MemberScreen(Page):
         with VerticalScroll(id="page"):
             yield Static(id="profile", classes="card")
             yield Static(id="flow", classes="card")
-            yield Static(id="checklists", classes="card")
+            yield Static(id="sec-contact", classes="card")
             yield Static(id="meetings", classes="card")
-            for type_name, _, _ in SECTIONS:
+            for type_name, _, _ in SECTIONS[1:]:
                 yield Static(id=f"sec-{type_name}", classes="card")
             yield Static(id="none", classes="card hint")
+            yield Static(id="checklists", classes="card")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -147,28 +148,33 @@ class MemberScreen(Page):
         return Group(title, grid)
 
     def _flows(self) -> Any:
+        """One paragraph per flow, newest first: it wraps at 80 columns instead of squeezing
+        eight columns into them."""
         store = self.store
         flows = sorted(store.state.records_of(self.member_id, "flow"),
                        key=lambda f: f.get("left_on") or "", reverse=True)
-        head = Text(t("【流动登记】", "[Flows]"), style="bold")
+        out = Text(t("【流动登记】", "[Flows]"), style="bold")
         if not flows:
-            head.append(t("  无（按 o 登记流出）", "  none (o registers an outflow)"), style="dim")
-            return head
-        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
-        for name in ("left_on", "reason", "host_org_id", "status", "reported_on", "ended_on",
-                     "home_contact", "host_contact"):
-            f = TYPES["flow"].by_name[name]
-            table.add_column(t(f.zh, f.en), no_wrap=True)
+            out.append(t("  无（按 o 登记流出）", "  none (o registers an outflow)"), style="dim")
+            return out
         for fl in flows:
             host = org_name(store, fl.get("host_org_id"), str(fl.get("external_host") or ""))
-            table.add_row(
-                str(fl.get("left_on", "")), show_value("flow", "reason", fl.get("reason")),
-                host or t("待定", "unknown"), show_value("flow", "status", fl.get("status")),
-                str(fl.get("reported_on") or ""), str(fl.get("ended_on") or ""),
-                str(fl.get("home_contact") or ""), str(fl.get("host_contact") or ""))
-        from rich.console import Group
-
-        return Group(head, table)
+            status = show_value("flow", "status", fl.get("status"))
+            out.append(f"\n {fl.get('left_on', '')} ", style="bold")
+            out.append(t("外出", "left") + " · " + show_value("flow", "reason", fl.get("reason")))
+            out.append(" → " + (host or t("去向待定", "host unknown")))
+            out.append(f"  {status}", style="bold green" if fl.get("status") == "reported"
+                       else "bold yellow" if fl.get("status") == "pending_report" else "dim")
+            details = []
+            for name in ("reported_on", "ended_on", "end_reason", "destination_address",
+                         "employer", "certificate_no", "home_contact", "host_contact",
+                         "expected_until"):
+                f = TYPES["flow"].by_name.get(name)
+                if f is not None and fl.get(name):
+                    details.append(f"{t(f.zh, f.en)} {show_value('flow', name, fl[name])}")
+            if details:
+                out.append("\n   " + t("；", "; ").join(details), style="dim")
+        return out
 
     def _checklists(self) -> Any | None:
         try:
@@ -187,11 +193,12 @@ class MemberScreen(Page):
             if c.side != side:
                 side = c.side
                 out.append("\n " + side_names.get(side, side), style="underline")
-            mark, style = ("✔", "green") if c.done else ("✘", "red")
+            mark, style = (("✔", "green") if c.done else ("✘", "red")
+                           if getattr(c, "applies", True) else ("·", "dim"))
             out.append(f"\n  {mark} ", style=style)
             out.append(f"{c.mandate} {t(c.zh, c.en)}")
-            if not c.done and (c.reason_zh or c.reason_en):
-                out.append(f" — {t(c.reason_zh, c.reason_en)}", style="dim")
+            if not c.done and (c.reason_zh or c.reason_en) and getattr(c, "applies", True):
+                out.append(f"\n      {t(c.reason_zh, c.reason_en)}", style="dim")
         return out
 
     def _meetings(self) -> Any:

@@ -41,10 +41,6 @@ def member_order(store: Any) -> list[str]:
 
 class MembersScreen(Page):
     SECTION = "members"
-    DEFAULT_CSS = """
-    MembersScreen #search { border: none; height: 1; padding: 0 1; background: $boost; }
-    MembersScreen #search:focus { background: $primary 30%; }
-    """
     BINDINGS = [
         Binding("slash", "search", t("搜索", "Search")),
         Binding("n", "new", t("新增", "New")),
@@ -93,7 +89,7 @@ class MembersScreen(Page):
         total = len(order)
         self.query_one("#count", Static).update(
             t(f"{len(ids)} / {total} 名党员", f"{len(ids)} of {total} members") if query else
-            t(f"共 {total} 名党员", f"{total} members"))
+            t(f"共 {total} 名党员", f"{total} members"), layout=False)
 
     def refresh_data(self) -> None:
         change = self.lapp.last_change

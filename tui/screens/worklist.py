@@ -15,9 +15,9 @@ from tui.screens.base import Page
 from tui.widgets.record_list import Column, ListHeader, RecordList
 
 COLUMNS = (
-    Column("事项", "item", 52),
     Column("起始", "since", 10),
-    Column("依据", "policy", 7),
+    Column("依据", "policy", 6),
+    Column("事项", "item", 0),  # the last column takes the rest of the width
 )
 GROUP = "§"
 
@@ -100,14 +100,14 @@ class WorklistScreen(Page):
     def _cells(self, key: str) -> tuple[str, ...]:
         if key.startswith(GROUP):
             title, count, mandate = self.groups[key]
-            return (f"▸ {title}（{count}）" if t("zh", "en") == "zh" else f"▸ {title} ({count})",
-                    "", str(mandate))
+            heading = f"▸ {title}（{count}）" if t("zh", "en") == "zh" else f"▸ {title} ({count})"
+            return (heading + (f"  {mandate}" if mandate else ""),)
         draft = self.drafts.get(key)
         if draft is not None:
-            return ("   " + t("草稿：", "draft: ") + draft["title"],
-                    str(draft["saved_at"])[:10], "")
+            return (str(draft["saved_at"])[:10], "",
+                    "  " + t("草稿：", "draft: ") + draft["title"])
         item = self.items[key]
-        return ("   " + t(item.zh, item.en), str(item.since or ""), str(item.mandate or ""))
+        return (str(item.since or ""), str(item.mandate or ""), "  " + t(item.zh, item.en))
 
     def on_record_list_opened(self, event: RecordList.Opened) -> None:
         key = event.rec_id

@@ -11,7 +11,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -33,7 +33,10 @@ class Column:
 
 
 def layout(columns: Sequence[Column], values: Sequence[str], total: int) -> str:
-    """One line: each value cut or padded to its column's cells (CJK counts two)."""
+    """One line: each value cut or padded to its column's cells (CJK counts two). A row of
+    one value (a group's heading) takes the whole line."""
+    if len(values) == 1 and len(columns) > 1:
+        return layout((Column("", "", total),), values, total)
     parts = []
     used = 0
     for i, (col, value) in enumerate(zip(columns, values)):
@@ -120,9 +123,18 @@ class RecordList(ScrollView, can_focus=True):
     def set_ids(self, ids: list[str], keep: str | None = None) -> None:
         """Show these rows; the cursor stays on ``keep`` (or the current row's id) if present."""
         current = keep if keep is not None else self.current_id
+        height = self.size.height
+        before = self.virtual_size.height
         self.ids = ids
         self._lines.clear()
-        self.virtual_size = Size(self.size.width, len(ids))
+        virtual = Size(self.size.width, len(ids))
+        if height and virtual.width == self.virtual_size.width and (
+                (len(ids) > height) == (before > height)):
+            # the scrollbar stays (or stays away): no layout of the screen, only the scrollbar
+            self.set_reactive(RecordList.virtual_size, virtual)
+            self._scroll_update(virtual)
+        else:
+            self.virtual_size = virtual
         index = 0
         if current is not None:
             try:
@@ -142,13 +154,20 @@ class RecordList(ScrollView, can_focus=True):
         return self.ids[self.cursor] if 0 <= self.cursor < len(self.ids) else None
 
     # -- drawing -------------------------------------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # styles resolved once per paint, not once per line (rich_style walks the DOM)
+        self._base_style = self.rich_style
+        self._cursor_style = self.get_component_rich_style("record-list--cursor")
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         index = self.scroll_offset.y + y
+        base = getattr(self, "_base_style", None) or self.rich_style
         if not self.ids and y == 0 and self.empty:
             return Strip([Segment(" " + self.empty, Style(dim=True))]).adjust_cell_length(width)
         if index >= len(self.ids):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         strip = self._lines.get(index)
         if strip is None or strip.cell_length != width:
             values = self.cells(self.ids[index])
@@ -157,9 +176,9 @@ class RecordList(ScrollView, can_focus=True):
             if len(self._lines) > 400:
                 self._lines.pop(next(iter(self._lines)))
         if index == self.cursor:
-            style = self.get_component_rich_style("record-list--cursor")
-            strip = strip.apply_style(style)
-        return strip.apply_style(self.rich_style)
+            strip = strip.apply_style(getattr(self, "_cursor_style", None)
+                                      or self.get_component_rich_style("record-list--cursor"))
+        return strip.apply_style(base)
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.ids))
