@@ -3,13 +3,20 @@
     python bench/bench_store.py            # 200 / 20,000 members, 200,000 journal ops
     python bench/bench_store.py --quick    # 200 / 2,000 members, 20,000 ops (under a minute)
 
-Three figures, each beside an anchor timed in the same process on the same filesystem:
+Figures, each beside an anchor timed in the same process on the same filesystem:
 
 1. durable commit of one member edit (``store.put``), against one ``UPDATE`` + ``COMMIT`` in
    SQLCipher with ``journal_mode=WAL`` and ``synchronous=FULL``; the two are interleaved;
 2. opening the large store (KDF timed inside the same call), against keying a SQLCipher
    database of the same rows with its default PBKDF2 and counting them;
-3. search as you type, against a ``LIKE`` scan over the same rows with the same readings.
+3. search as you type, against a ``LIKE`` scan over the same rows with the same readings;
+4. commits while a compaction runs beside them (DESIGN §2.4: no commit waits for one), against
+   the same commits with no compaction running;
+5. opening after a sync (every op acknowledged, a ``sync`` entry in the journal), against
+   parsing every retained op, which opening did before the ops were kept one per line;
+6. the open flow of a member (an index), against scanning the flows;
+7. a TinyDB query over the members (``Store.query``), against a plain comprehension over the
+   same records.
 
 Needs ``sqlcipher3-binary`` (``pip install -e .[bench]``).
 """
@@ -31,8 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlcipher3
+from tinydb import Query
 
 from store import TEST_KDF, KdfParams, Store, crypto
+from store.register import open_flow
 from store.search import name_readings
 from store.validate import id_check_char
 
@@ -282,6 +291,127 @@ def report_commits(label: str, f: CommitFigures) -> None:
           f"p90 {ms(p90(f.anchor))}, max {ms(max(f.anchor))}")
 
 
+# -- living under an interactive app (DESIGN §2.4) -----------------------------------------------
+
+def p99(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=100)[98]
+
+
+def bench_commits_during_compaction(store: Store, count: int, rng: random.Random) -> list[Row]:
+    """``count`` commits of one edit while a compaction runs beside them (a new one is started
+    whenever the last one ended), against as many with none running, interleaved in rounds."""
+    ids = store.member_order()
+    during: list[float] = []
+    alone: list[float] = []
+    compactions = 0
+    started = time.perf_counter()
+    while len(during) < count:
+        store.wait_for_compaction()
+        for _ in range(10):  # none running
+            rec_id, phone = rng.choice(ids), random_phone(rng)
+            alone.append(timed(lambda: store.put("member", {"phone": phone}, rec_id)))  # noqa: B023
+        if store.compact_in_background():
+            compactions += 1
+        while store._compactor is not None and len(during) < count:
+            rec_id, phone = rng.choice(ids), random_phone(rng)
+            took = timed(lambda: store.put("member", {"phone": phone}, rec_id))  # noqa: B023
+            if store._compactor is not None:  # still running when the commit returned
+                during.append(took)
+    store.wait_for_compaction()
+    spent = time.perf_counter() - started
+    print(f"\ncommits while a compaction runs ({compactions} compaction(s), {spent:.1f} s): "
+          f"median {ms(statistics.median(during))}, p99 {ms(p99(during))}, "
+          f"max {ms(max(during))} over {len(during)} commits; with none running: median "
+          f"{ms(statistics.median(alone))}, p99 {ms(p99(alone))}")
+    return [Row("commit during compaction p50", ms(statistics.median(during)),
+                ms(statistics.median(alone)), ratio(statistics.median(during),
+                                                    statistics.median(alone))),
+            Row("commit during compaction p99", ms(p99(during)), ms(p99(alone)),
+                ratio(p99(during), p99(alone)), "≤ 20 ms", p99(during) <= 0.020)]
+
+
+def bench_open_after_sync(path: Path, sizes: Sizes) -> list[Row]:
+    """Acknowledge every op (as a sync does), compact, and commit one more ``sync`` entry:
+    opening replays it. Anchor: parsing every retained op, which that replay did before."""
+    with Store.open(path, PASSPHRASE) as store:
+        head = int(store.meta["dev_seq"])
+        store.commit({"k": "sync", "acked": head, "applied": [], "cursor": 1})
+        store.compact()
+        store.commit({"k": "sync", "acked": head, "applied": [[head, 99]], "cursor": 2,
+                      "changes": [], "removes": []})
+        retained = len(store.state.ops)
+    opens, parses = [], []
+    for _ in range(sizes.opens):
+        took, in_kdf = time_open(path)
+        opens.append(took - in_kdf)
+        with Store.open(path, PASSPHRASE) as store:
+            parses.append(timed(lambda: store.state.ops))
+    ours, anchor = statistics.median(opens), statistics.median(parses)
+    print(f"\nopen after a sync, {retained:,} acknowledged ops retained: {ours:.3f} s beyond "
+          f"the KDF; parsing every op (what that open did before) {anchor:.3f} s more")
+    return [Row(f"open after sync ({retained // 1000}k ops) beyond KDF", f"{ours:.3f} s",
+                f"+{anchor:.3f} s", target="≤ 1.5 s", ok=ours <= 1.5)]
+
+
+def add_flows(store: Store, count: int, rng: random.Random) -> None:
+    members = rng.sample(store.member_order(), count)
+    for start in range(0, count, BATCH):
+        with store.batch() as b:
+            for member_id in members[start:start + BATCH]:
+                b.put("flow", {"member_id": member_id, "reason": "work",
+                               "left_on": f"2026-0{rng.randrange(1, 10)}-01",
+                               "status": "pending_report"})
+
+
+def bench_open_flow(store: Store, reps: int, rng: random.Random) -> list[Row]:
+    flows = list(store.live("flow"))
+    members = [f["member_id"] for f in rng.sample(flows, min(200, len(flows)))]
+    members += rng.sample(store.member_order(), 200)  # and some without a flow
+
+    def scan(member_id: str) -> dict[str, Any] | None:
+        found = [f for f in store.live("flow") if f.get("member_id") == member_id
+                 and f.get("status") != "ended"]
+        return max(found, key=lambda f: f["left_on"]) if found else None
+
+    for m in members[:50]:
+        assert open_flow(store, m) == scan(m)
+    ours = statistics.median(timed(lambda: [open_flow(store, m) for m in members])
+                             for _ in range(reps)) / len(members)
+    anchor = statistics.median(timed(lambda: [scan(m) for m in members[:20]])
+                               for _ in range(3)) / 20
+    print(f"\nopen flow of a member ({len(flows):,} flows): index {ours * 1e6:.1f} µs a call, "
+          f"scan of the flows {ms(anchor)} a call")
+    return [Row(f"open_flow ({len(flows) // 1000}k flows)", f"{ours * 1e6:.1f} µs",
+                ms(anchor), ratio(ours, anchor), "≤ 0.05 ms", ours <= 0.00005)]
+
+
+def bench_query(store: Store, reps: int) -> list[Row]:
+    """TinyDB over the state's own records vs a comprehension over the same records."""
+    members = store.state.table("member")
+    cond = (Query().education == "master") & (Query().gender == "female")
+
+    def tinydb_uncached() -> list[Any]:
+        members.clear_cache()
+        return store.query("member", cond)
+
+    def plain() -> list[Any]:
+        return [m for m in store.live("member") if m.get("education") == "master"
+                and m.get("gender") == "female"]
+
+    assert {m["id"] for m in tinydb_uncached()} == {m["id"] for m in plain()}
+    ours = statistics.median(timed(tinydb_uncached) for _ in range(reps))
+    cached = statistics.median(timed(lambda: store.query("member", cond)) for _ in range(reps))
+    anchor = statistics.median(timed(plain) for _ in range(reps))
+    order = statistics.median(timed(store.member_order) for _ in range(reps))
+    n = len(plain())
+    print(f"\nquery over {len(store.member_order()):,} members ({n} hits): TinyDB "
+          f"{ms(ours)} (cached {ms(cached)}), plain comprehension {ms(anchor)}; "
+          f"member_order {ms(order)}")
+    return [Row("TinyDB query, uncached", ms(ours), ms(anchor), ratio(ours, anchor)),
+            Row("TinyDB query, cached", ms(cached), ms(anchor), ratio(cached, anchor)),
+            Row("member_order (list order)", ms(order), target="≤ 20 ms", ok=order <= 0.020)]
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 @dataclass
@@ -403,10 +533,22 @@ def run(root: Path, sizes: Sizes, rng: random.Random) -> list[Row]:
         report_commits(f"@{sizes.large:,}", large)
         rows += commit_rows(small, large, sizes)
 
-        # What the commit that triggers a compaction waits for.
+        # A whole compaction, in the caller's thread (commits no longer wait for one).
         took = timed(store.compact)
         print(f"one compaction at {sizes.large:,}: {took:.3f} s")
         rows.append(Row(f"compaction @{sizes.large:,}", f"{took:.3f} s"))
+
+        # 4. commits while a compaction runs beside them.
+        rows += bench_commits_during_compaction(store, sizes.commits, rng)
+
+        # 6, 7. indexes and queries, with a quarter as many flows as members.
+        add_flows(store, sizes.large // 4, rng)
+        store.wait_for_compaction()  # the flows' commits may have started one: not measured
+        rows += bench_open_flow(store, sizes.search_reps, rng)
+        rows += bench_query(store, sizes.search_reps)
+
+    # 5. opening after a sync.
+    rows += bench_open_after_sync(large_path, sizes)
     return rows
 
 

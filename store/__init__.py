@@ -24,12 +24,14 @@ from .errors import (
     ValidationError,
     WrongPassphrase,
 )
+from .events import Change
+from .frozen import FrozenList, Record
 from .schema import CHOICES, TYPES, Field, RecordType
 from .store import Finding, Store
 
 __all__ = [
-    "CHOICES", "TEST_KDF", "TYPES", "Ambiguous", "BadRecoveryKey", "Batch", "Corrupted",
-    "Field", "Finding", "Forbidden", "Issue", "KdfParams", "LiudongError", "Locked", "NotFound",
-    "RecordType", "Store", "StoreError", "StoreExists", "StoreFailed", "StoreNotFound",
+    "CHOICES", "TEST_KDF", "TYPES", "Ambiguous", "BadRecoveryKey", "Batch", "Change", "Corrupted",
+    "Field", "Finding", "Forbidden", "FrozenList", "Issue", "KdfParams", "LiudongError", "Locked", "NotFound",
+    "Record", "RecordType", "Store", "StoreError", "StoreExists", "StoreFailed", "StoreNotFound",
     "UnsafeParameters", "ValidationError", "WrongPassphrase", "__version__",
 ]

@@ -44,9 +44,9 @@ def resolve_member(store: Store, key: str) -> dict[str, Any]:
 
 
 def open_flow(store: Store, member_id: str) -> dict[str, Any] | None:
-    """The member's flow that has not ended, if any (a member has at most one)."""
-    flows = [f for f in store.state.records_of(member_id, "flow") if f.get("status") != "ended"]
-    return max(flows, key=lambda f: f["left_on"]) if flows else None
+    """The member's flow that has not ended, if any (a member has at most one; should there be
+    several, the one left latest). From the store's index, not a scan."""
+    return store.state.open_flow_of(member_id)
 
 
 def member_mobility(store: Store, member: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ import hashlib
 import os
 import struct
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,34 +54,64 @@ def journal_header_mac(master: bytes, header: bytes) -> bytes:
 # -- snapshots ---------------------------------------------------------------------------------
 
 def write_snapshot(path: Path, master: bytes, store_id: bytes, key_id: bytes, gen: int,
-                   state: bytes) -> bytes:
+                   state: bytes | Iterable[bytes]) -> bytes:
     """Seal ``state`` into ``path`` atomically; returns the final chunk's tag (the journal's
     anchor)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tag = seal_snapshot(tmp, master, store_id, key_id, gen, state)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return tag
+
+
+def seal_snapshot(tmp: Path, master: bytes, store_id: bytes, key_id: bytes, gen: int,
+                  state: bytes | Iterable[bytes], pause: Callable[[], None] | None = None,
+                  ) -> bytes:
+    """Seal ``state`` (bytes, or pieces of it) into ``tmp`` and fsync it, without renaming it
+    into place; returns the final chunk's tag. The state is compressed and sealed as it comes,
+    a chunk at a time, and ``pause`` runs between pieces (a compaction in the background yields
+    there, and may raise to give up)."""
     salt = os.urandom(32)
     header = SNAP_HEADER.pack(SNAP_MAGIC, VERSION, store_id, gen, key_id, salt, CHUNK_SIZE)
     digest = hashlib.sha256(header).digest()
     key = snapshot_key(master, salt)
-    body = zlib.compress(state, 1)
-    pieces = [body[i:i + CHUNK_SIZE] for i in range(0, len(body), CHUNK_SIZE)] or [b""]
-    out = [header]
-    tag = b""
-    for index, piece in enumerate(pieces):
-        last = index == len(pieces) - 1
-        nonce, sealed = crypto.seal(key, piece, digest + struct.pack(">QB", index, last))
-        out += [CHUNK_LEN.pack(len(sealed)), nonce, sealed]
-        tag = sealed[-crypto.TAG_LEN:]
-    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        view = memoryview(b"".join(out))
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, header)
+        index = 0
+        tag = b""
+
+        def seal(piece: bytes, last: bool) -> None:
+            nonlocal index, tag
+            nonce, sealed = crypto.seal(key, piece, digest + struct.pack(">QB", index, last))
+            _write_all(fd, CHUNK_LEN.pack(len(sealed)) + nonce + sealed)
+            tag = sealed[-crypto.TAG_LEN:]
+            index += 1
+
+        squeeze = zlib.compressobj(1)
+        held = bytearray()
+        for piece in [state] if isinstance(state, bytes) else state:
+            held += squeeze.compress(piece)
+            while len(held) > CHUNK_SIZE:  # keep one back: the last chunk is flagged
+                seal(bytes(held[:CHUNK_SIZE]), False)
+                del held[:CHUNK_SIZE]
+            if pause is not None:
+                pause()
+        held += squeeze.flush()
+        while len(held) > CHUNK_SIZE:
+            seal(bytes(held[:CHUNK_SIZE]), False)
+            del held[:CHUNK_SIZE]
+        seal(bytes(held), True)
         fsync_fd(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
     return tag
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 @dataclass
@@ -228,17 +259,18 @@ class JournalWriter:
             fsync_fd(self._fd)
         os.lseek(self._fd, 0, os.SEEK_END)
 
-    def append(self, payload: bytes) -> None:
+    def append(self, payload: bytes, sync: bool = True) -> None:
+        """One frame; with ``sync`` (a commit) it is fdatasynced before this returns. Frames
+        carried into a journal not yet in place are written without, then ``sync`` once."""
         seq = self.seq + 1
         nonce, sealed = crypto.seal(self._key, payload,
                                     self._digest + struct.pack(">Q", seq) + self.tag)
         head = struct.pack(">IQ", len(sealed), seq)
         frame = head + struct.pack(">I", zlib.crc32(head)) + nonce + sealed
         try:
-            view = memoryview(frame)
-            while view:
-                view = view[os.write(self._fd, view):]
-            fsync_fd(self._fd, data_only=True)
+            _write_all(self._fd, frame)
+            if sync:
+                fsync_fd(self._fd, data_only=True)
         except OSError as exc:
             # Put the file back as it was; if even that fails the store refuses more writes.
             try:
@@ -250,7 +282,29 @@ class JournalWriter:
         self.seq, self.tag = seq, sealed[-crypto.TAG_LEN:]
         self.size += len(frame)
 
+    def sync(self) -> None:
+        fsync_fd(self._fd)
+
+    def publish(self, path: Path) -> None:
+        """Rename the (synced) file to ``path`` and fsync the directory; appends go on."""
+        os.replace(self.path, path)
+        fsync_dir(path.parent)
+        self.path = path
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def start_journal(tmp: Path, master: bytes, store_id: bytes, key_id: bytes, gen: int,
+                  anchor: bytes) -> JournalWriter:
+    """A new journal at ``tmp`` (header only, not yet in place), open for appending."""
+    header = JRNL_HEADER.pack(JRNL_MAGIC, VERSION, store_id, gen, key_id, os.urandom(32), anchor)
+    header += journal_header_mac(master, header)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        _write_all(fd, header)
+    finally:
+        os.close(fd)
+    return JournalWriter(tmp, master, JournalRead([], len(header), len(header), 0, anchor))

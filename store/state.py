@@ -1,8 +1,13 @@
 """The register's state in memory, with TinyDB as its query layer.
 
-State is a fold over journal entries. TinyDB sees it through a storage that hands out the live
-dict, and a ``Table`` whose own write path is closed: TinyDB rewrites the whole table on every
-insert (3.7 ms at 20k documents), while applying an op here touches one document.
+State is a fold over journal entries. Every change is copy-on-write: a changed record is a new
+read-only ``Record`` (store/frozen.py), so a record handed to a reader never changes under it,
+and a compaction can take a consistent view of the state by copying the tables shallowly.
+
+TinyDB sees the state's tables through a storage that hands out the live dict, and a ``Table``
+whose own write path is closed: TinyDB rewrites the whole table on every insert (3.7 ms at 20k
+documents), while applying an op here touches one document. Its ``search`` returns the records
+themselves (no copies); its query cache is cleared whenever a table changes.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ from typing import Any
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Document, Table
+from tinydb.table import Table
 
+from .entries import EntriesMixin
+from .frozen import Record, freeze, freeze_record
+from .indexes import Indexes
+from .oplog import OpLog, dumps
 from .record import Rec
 from .schema import TYPES
 from .search import KEY_FIELDS, SEARCH_VERSION, member_keys
@@ -29,9 +38,9 @@ class StateStorage(Storage):
     because every change must go through the journal first."""
 
     def __init__(self) -> None:
-        self.memory: dict[str, dict[str, dict[str, Any]]] = {}
+        self.memory: dict[str, dict[str, Record]] = {}
 
-    def read(self) -> dict[str, dict[str, dict[str, Any]]]:
+    def read(self) -> dict[str, dict[str, Record]]:
         return self.memory
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
@@ -39,7 +48,8 @@ class StateStorage(Storage):
 
 
 class RecordTable(Table):
-    """A TinyDB table keyed by ULID strings, read-only from TinyDB's side."""
+    """A TinyDB table keyed by ULID strings, read-only from TinyDB's side. ``search`` hands out
+    the state's own read-only records (``doc_id`` is the record's id), not copies."""
 
     document_id_class = str  # type: ignore[assignment]
 
@@ -48,75 +58,116 @@ class RecordTable(Table):
 
     insert = insert_multiple = update = update_multiple = upsert = remove = truncate = _refuse
 
-    def live(self) -> Iterator[Document]:
-        for doc_id, doc in self._read_table().items():
-            if not doc.get("deleted"):
-                yield Document(doc, doc_id)
+    def search(self, cond: Any) -> list[Record]:  # type: ignore[override]
+        cached = self._query_cache.get(cond)
+        if cached is not None:
+            return cached[:]
+        # a copy of the values, taken in one C call: safe while another thread commits
+        docs = [doc for doc in list(self._read_table().values()) if cond(doc)]
+        if getattr(cond, "is_cacheable", lambda: True)():
+            self._query_cache[cond] = docs[:]
+        return docs
+
+    def live(self) -> Iterator[Record]:
+        return (d for d in list(self._read_table().values()) if not d.get("deleted"))
 
 
 class RegisterDB(TinyDB):
     table_class = RecordTable
 
 
+# Fields that hold lists (references, absences), by type: the only ones a record read from a
+# snapshot needs frozen below its top level.
+LIST_FIELDS = {name: frozenset(f.name for f in t.fields if f.kind in ("refs", "absences"))
+               for name, t in TYPES.items()}
+
 # Record types that hang off a member through ``member_id`` (fixed once made): indexed by member.
 MEMBER_RECORDS = frozenset(name for name, t in TYPES.items()
                            if t.scope.kind == "member_record")
 
 
-class State:
+class State(EntriesMixin):
     """Records by type, their per-field server versions, search keys, the device's ops and
     metadata. Everything here is a fold over journal entries (``apply_entry``).
 
-    Derived indexes, kept up to date by every change: a member's records by type, members by
-    ID number, the organization tree. ``mine`` holds the records this device's organization
-    made (its own, and those the server marks so): the ``writer`` side of ownership."""
+    Derived indexes (store/indexes.py), kept up to date by every change: a member's records,
+    its open flow, its meetings, members by ID number, the members' list order, the
+    organization tree. ``mine`` holds the records this device's organization made (its own, and
+    those the server marks so): the ``writer`` side of ownership.
+
+    Readers need no lock: records are read-only and replaced whole, ``meta`` is replaced by
+    each entry, ``live`` iterates a copy of a table's values. Writers are serialized by the
+    store."""
 
     def __init__(self) -> None:
         self.db = RegisterDB(storage=StateStorage)
-        self.data: dict[str, dict[str, dict[str, Any]]] = self.db.storage.memory  # type: ignore[attr-defined]
+        self.data: dict[str, dict[str, Record]] = self.db.storage.memory  # type: ignore[attr-defined]
         for name in TYPES:
             self.data.setdefault(name, {})
         self.types: dict[str, str] = {}  # rec_id → type
-        self.versions: dict[str, dict[str, int]] = {}  # rec_id → {field: server_seq}
+        self.versions: dict[str, dict[str, int]] = {}  # rec_id → {field: server_seq}; replaced
         self.search: dict[str, str] = {}  # member rec_id → search keys
         self.mine: set[str] = set()
-        self.by_member: dict[str, set[str]] = {}  # member id → ids of records about it
-        self.by_id_number: dict[str, str] = {}  # ID number → live member id
+        self.ix = Indexes()
         self._children: dict[str, list[str]] | None = None  # org id → ids of orgs under it
         self._subtrees: dict[str, set[str]] = {}
         # The ops this device made, in dev_seq order: those above meta["acked_dev_seq"] are the
         # outbox; acknowledged ones are retained so they can be sent again to a county server
-        # restored from an older backup. Ops loaded from the snapshot stay JSON text until
-        # something needs them: a store offline for months may hold 200,000, and parsing them
-        # at every unlock would cost a second and hundreds of MB.
-        self._ops_text = b"[]"
-        self._ops: list[dict[str, Any]] = []
+        # restored from an older backup. Kept as text until needed (store/oplog.py).
+        self.log = OpLog()
         self.meta: dict[str, Any] = {"dev_seq": 0, "acked_dev_seq": 0, "hlc": "0" * 16}
         # How many of this device's ops were dropped because their records left its scope (not
         # stored): the store compacts after an entry that dropped some.
         self.dropped_ops = 0
+        # The records the last entry changed or purged (rec_id → type), for change events.
+        self.touched: dict[str, str] = {}
 
     # -- reading -----------------------------------------------------------------------------
+    @property
+    def by_member(self) -> dict[str, frozenset[str]]:
+        return self.ix.by_member
+
+    @property
+    def by_id_number(self) -> dict[str, str]:
+        return self.ix.by_id_number
+
     def table(self, type_name: str) -> RecordTable:
         return self.db.table(type_name)  # type: ignore[return-value]
 
-    def get(self, rec_id: str, include_deleted: bool = False) -> dict[str, Any] | None:
+    def get(self, rec_id: str, include_deleted: bool = False) -> Record | None:
         type_name = self.types.get(rec_id)
         if type_name is None:
             return None
-        doc = self.data[type_name][rec_id]
-        if doc.get("deleted") and not include_deleted:
+        doc = self.data[type_name].get(rec_id)
+        if doc is None or (doc.get("deleted") and not include_deleted):
             return None
         return doc
 
-    def live(self, type_name: str) -> Iterator[dict[str, Any]]:
-        return (d for d in self.data[type_name].values() if not d.get("deleted"))
+    def live(self, type_name: str) -> Iterator[Record]:
+        return (d for d in list(self.data[type_name].values()) if not d.get("deleted"))
 
-    def records_of(self, member_id: str, type_name: str) -> list[dict[str, Any]]:
-        """The live records of one type about a member."""
+    def _live_of(self, type_name: str, ids: frozenset[str]) -> list[Record]:
         table = self.data[type_name]
-        found = (table.get(i) for i in self.by_member.get(member_id, ()))
+        found = (table.get(i) for i in ids)
         return [d for d in found if d is not None and not d.get("deleted")]
+
+    def records_of(self, member_id: str, type_name: str) -> list[Record]:
+        """The live records of one type about a member."""
+        return self._live_of(type_name, self.ix.by_member.get(member_id, frozenset()))
+
+    def open_flow_of(self, member_id: str) -> Record | None:
+        """The member's flow that has not ended (the latest left, should there be several)."""
+        flows = self._live_of("flow", self.ix.open_flows.get(member_id, frozenset()))
+        flows = [f for f in flows if f.get("status") != "ended"]
+        return max(flows, key=lambda f: (f.get("left_on") or "", f["id"])) if flows else None
+
+    def meetings_of(self, member_id: str) -> list[Record]:
+        """The live meetings the member attended or missed."""
+        return self._live_of("meeting", self.ix.meetings.get(member_id, frozenset()))
+
+    def member_order(self) -> list[str]:
+        """Live member ids by (pinyin of the name, name, id)."""
+        return self.ix.order_ids()
 
     # -- the register as the rules see it (store/scope.py) ----------------------------------------
     def rec(self, doc: dict[str, Any]) -> Rec:
@@ -135,20 +186,23 @@ class State:
 
     def subtree(self, org_id: str) -> set[str]:
         """The organization and every organization below it, from the orgs this store holds."""
-        if org_id not in self._subtrees:
-            if self._children is None:
-                self._children = {}
+        found = self._subtrees.get(org_id)
+        if found is None:
+            children = self._children
+            if children is None:
+                children = {}
                 for org in self.live("org"):
-                    self._children.setdefault(org.get("parent_id") or "", []).append(org["id"])
-            out: set[str] = set()
+                    children.setdefault(org.get("parent_id") or "", []).append(org["id"])
+                self._children = children
+            found = set()
             stack = [org_id]
             while stack:
                 current = stack.pop()
-                if current not in out:
-                    out.add(current)
-                    stack.extend(self._children.get(current, ()))
-            self._subtrees[org_id] = out
-        return self._subtrees[org_id]
+                if current not in found:
+                    found.add(current)
+                    stack.extend(children.get(current, ()))
+            self._subtrees[org_id] = found
+        return found
 
     def own_subtree(self) -> set[str]:
         own = self.meta.get("own_org_id")
@@ -156,11 +210,9 @@ class State:
 
     @property
     def ops(self) -> list[dict[str, Any]]:
-        """Every retained op of this device, acknowledged or not."""
-        if self._ops_text != b"[]":
-            self._ops = json.loads(self._ops_text) + self._ops
-            self._ops_text = b"[]"
-        return self._ops
+        """Every retained op of this device, acknowledged or not (parses them all: for tests
+        and ``doctor``, not for hot paths)."""
+        return self.log.all()
 
     @property
     def outbox(self) -> list[dict[str, Any]]:
@@ -168,77 +220,83 @@ class State:
         acked = int(self.meta.get("acked_dev_seq", 0))
         if acked >= int(self.meta.get("dev_seq", 0)):
             return []
-        ops = self.ops
+        self.log.ensure_from(acked + 1)
+        ops = self.log.parsed
         return ops[self._index_of(acked + 1):]
 
     def pending_count(self) -> int:
         return int(self.meta.get("dev_seq", 0)) - int(self.meta.get("acked_dev_seq", 0))
 
     def _index_of(self, dev_seq: int) -> int:
-        """Position of the first op numbered ``dev_seq`` or above (ops are in dev_seq order;
-        dense, but for the gap a rewind leaves)."""
-        return bisect.bisect_left(self.ops, dev_seq, key=lambda op: int(op["dev_seq"]))
+        """Position in the parsed ops of the first op numbered ``dev_seq`` or above (ops are in
+        dev_seq order; dense, but for the gap a rewind leaves)."""
+        return bisect.bisect_left(self.log.parsed, dev_seq, key=lambda op: int(op["dev_seq"]))
 
     # -- changing ----------------------------------------------------------------------------
+    def _put(self, type_name: str, rec_id: str, new: Record, old: Record | None,
+             keys_changed: bool) -> None:
+        """Install a new version of a record and bring what derives from it up to date."""
+        self.data[type_name][rec_id] = new
+        self.types[rec_id] = type_name
+        self.touched[rec_id] = type_name
+        if type_name == "member":
+            if new.get("deleted"):
+                self.search.pop(rec_id, None)
+            elif keys_changed:
+                self.search[rec_id] = member_keys(new)
+        elif type_name == "org":
+            self._forget_tree()
+        self.ix.change(type_name, rec_id, old, new, self.search.get(rec_id), MEMBER_RECORDS)
+        self.table(type_name).clear_cache()
+
+    def _rewrite(self, type_name: str, rec_id: str, values: dict[str, Any]) -> None:
+        """A record with some fields replaced (references rewritten): no new version."""
+        old = self.data[type_name][rec_id]
+        doc = dict(old)
+        doc.update({k: freeze(v) for k, v in values.items()})
+        self._put(type_name, rec_id, Record(doc), old, not KEY_FIELDS.isdisjoint(values))
+
     def apply_op(self, op: dict[str, Any]) -> None:
         self._apply_fields(op["rec_id"], op["type"], op["set"], op["hlc"], op.get("deleted"))
 
     def _apply_fields(self, rec_id: str, type_name: str, values: dict[str, Any], hlc: str,
-                      deleted: bool | None, created: str | None = None) -> None:
+                      deleted: bool | None, created: str | None = None,
+                      updated: str | None = None) -> None:
         table = self.data[type_name]
-        doc = table.get(rec_id)
-        new = doc is None
-        if doc is None:
-            doc = {"id": rec_id, "type": type_name, "created_at": created or hlc,
-                   "updated_at": hlc, "deleted": False}
-            table[rec_id] = doc
-            self.types[rec_id] = type_name
-        old_number = doc.get("id_number")
+        old = table.get(rec_id)
+        if old is None:
+            doc: dict[str, Any] = {"id": rec_id, "type": type_name,
+                                   "created_at": created or hlc, "updated_at": hlc,
+                                   "deleted": False}
+        else:
+            doc = dict(old)
         for name, value in values.items():
             if value is None:
                 doc.pop(name, None)
             else:
-                doc[name] = value
-        doc["updated_at"] = max(doc["updated_at"], hlc)
+                doc[name] = freeze(value)
+        doc["updated_at"] = updated if updated is not None else max(doc["updated_at"], hlc)
         if deleted:
             doc["deleted"] = True
-        self.table(type_name).clear_cache()
-        if type_name in MEMBER_RECORDS and doc.get("member_id"):
-            self.by_member.setdefault(doc["member_id"], set()).add(rec_id)
-        elif type_name == "member":
-            if doc["deleted"]:
-                self.search.pop(rec_id, None)
-            elif new or not KEY_FIELDS.isdisjoint(values):
-                self.search[rec_id] = member_keys(doc)
-            self._index_id_number(rec_id, old_number, None if doc["deleted"] else
-                                  doc.get("id_number"))
-        elif type_name == "org":
-            self._forget_tree()
+        self._put(type_name, rec_id, Record(doc), old,
+                  old is None or not KEY_FIELDS.isdisjoint(values))
 
     def _forget_tree(self) -> None:
         self._children = None
-        self._subtrees.clear()
-
-    def _index_id_number(self, rec_id: str, old: str | None, new: str | None) -> None:
-        if old and old != new and self.by_id_number.get(old) == rec_id:
-            del self.by_id_number[old]
-        if new:
-            self.by_id_number.setdefault(new, rec_id)
+        self._subtrees = {}
 
     def purge(self, rec_id: str) -> None:
         """Forget a record entirely: it left this device's scope (DESIGN §3.3)."""
         type_name = self.types.pop(rec_id, None)
         if type_name is None:
             return
-        doc = self.data[type_name].pop(rec_id, None) or {}
+        old = self.data[type_name].pop(rec_id, None)
         self.versions.pop(rec_id, None)
         self.search.pop(rec_id, None)
         self.mine.discard(rec_id)
-        if type_name in MEMBER_RECORDS:
-            self.by_member.get(doc.get("member_id") or "", set()).discard(rec_id)
-        elif type_name == "member":
-            self._index_id_number(rec_id, doc.get("id_number"), None)
-        elif type_name == "org":
+        self.touched[rec_id] = type_name
+        self.ix.change(type_name, rec_id, old, None, None, MEMBER_RECORDS)
+        if type_name == "org":
             self._forget_tree()
         self.table(type_name).clear_cache()
 
@@ -246,12 +304,14 @@ class State:
         """Fold one journal entry into the state. Must not fail for an entry that was valid
         when committed: the entry is already durable when this runs."""
         kind = entry["k"]
+        self.touched = {}
+        self.meta = dict(self.meta)  # replaced, not changed: a reader's copy stays whole
         if kind == "local":
             for op in entry["ops"]:
                 if op["rec_id"] not in self.types:
                     self.mine.add(op["rec_id"])  # made here: this organization is its writer
                 self.apply_op(op)
-                self._ops.append(op)
+                self.log.append(op)
             self.meta["dev_seq"] = entry["ops"][-1]["dev_seq"]
             self.meta["hlc"] = max(self.meta["hlc"], entry["ops"][-1]["hlc"])
         elif kind == "meta":
@@ -269,209 +329,50 @@ class State:
         else:
             raise ValueError(f"unknown journal entry kind {kind!r}")
 
-    def _apply_sync(self, entry: dict[str, Any]) -> None:
-        """One answer of the county server (DESIGN §3.2), applied as one commit: versions of
-        the ops it applied, the acknowledgement, others' changes with this device's unsent
-        edits replayed on top, removals, refusals, the new cursor."""
-        ops = self.ops
-        for dev_seq, server_seq in entry.get("applied", []):
-            i = self._index_of(dev_seq)
-            if i < len(ops) and ops[i]["dev_seq"] == dev_seq:
-                op = ops[i]
-                versions = self.versions.setdefault(op["rec_id"], {})
-                for name in op["set"]:
-                    versions[name] = max(versions.get(name, 0), server_seq)
-        self.meta["acked_dev_seq"] = entry["acked"]
-        for old, new in (entry.get("aliases") or {}).items():
-            self._apply_alias(old, new)
-        pending: dict[str, list[dict[str, Any]]] = {}
-        for op in self.outbox:
-            pending.setdefault(op["rec_id"], []).append(op)
-        for rec in entry.get("changes", []):
-            self._apply_change(rec, pending.get(rec["id"], []))
-        removes = entry.get("removes", [])
-        for rec_id in removes:
-            self.purge(rec_id)
-        self._forget_ops_out_of_scope(removes)
-        if entry.get("rejected"):
-            self.meta["rejected"] = [*self.meta.get("rejected", []), *entry["rejected"]]
-        for name in ("cursor", "epoch", "synced_at"):
-            if name in entry:
-                self.meta[name] = entry[name]
-
-    def _forget_ops_out_of_scope(self, removes: list[str]) -> None:
-        """This device's acknowledged ops on records that left its scope are not kept: they
-        would hold the records' fields (names, ID numbers) after the records themselves were
-        purged, and a county server restored from a backup could not take them back anyway
-        (the records are outside the device's scope there too). Ops not yet acknowledged stay
-        until they are: the server must see them, and refuse them, for the user to be told.
-        ``meta["left_scope"]`` names the records that left with such ops still unsent; their
-        ops go once acknowledged, unless the record came back into scope meanwhile."""
-        gone = set(removes) | set(self.meta.get("left_scope", ()))
-        if not gone:
-            return
-        # Most removals concern records this device never wrote: look before parsing the ops
-        # (a store offline for months holds them as text, FORMAT.md).
-        if not any(op["rec_id"] in gone for op in self._ops) and not (
-                self._ops_text != b"[]" and any(rid.encode() in self._ops_text for rid in gone)):
-            self.meta.pop("left_scope", None)
-            return
-        acked = int(self.meta.get("acked_dev_seq", 0))
-        kept, unsent = [], set()
-        for op in self.ops:
-            rec_id = op["rec_id"]
-            if rec_id in gone and rec_id not in self.types:
-                if op["dev_seq"] <= acked:
-                    continue
-                unsent.add(rec_id)
-            kept.append(op)
-        if len(kept) != len(self._ops):
-            self.dropped_ops += len(self._ops) - len(kept)
-            self._ops = kept
-        if unsent:
-            self.meta["left_scope"] = sorted(unsent)
-        else:
-            self.meta.pop("left_scope", None)
-
-    def _apply_change(self, rec: dict[str, Any], pending: list[dict[str, Any]]) -> None:
-        """A record as the server has it replaces the local one; this device's edits that the
-        server has not seen yet are replayed on top."""
-        rec_id, type_name = rec["id"], rec["t"]
-        if rec_id in self.types and self.types[rec_id] != type_name:
-            self.purge(rec_id)
-        old = self.get(rec_id, include_deleted=True)
-        rtype = TYPES[type_name]
-        fields = {k: v for k, v in rec["f"].items() if k in rtype.by_name}
-        cleared = {name: None for name in old or {} if name in rtype.by_name
-                   and name not in fields}
-        updated = rec.get("u") or rec["c"]
-        self._apply_fields(rec_id, type_name, {**cleared, **fields}, updated, rec.get("d"),
-                           created=rec["c"])
-        if rec.get("m"):
-            self.mine.add(rec_id)
-        elif not pending:  # (its own unsent edits keep it this device's until they are sent)
-            self.mine.discard(rec_id)
-        self.data[type_name][rec_id]["updated_at"] = updated
-        versions = rec["v"]
-        self.versions[rec_id] = (dict(versions) if isinstance(versions, dict)
-                                 else dict.fromkeys(fields, versions))
-        for op in pending:
-            self.apply_op(op)
-
-    def _apply_alias(self, old: str, new: str) -> None:
-        """The county linked a record this device made to one it already had (a host
-        registering the arrival of a member the county holds): references to it in this store
-        point at the county's record, which arrives with the same answer. The ops stay as they
-        were sent; the server maps them."""
-        if old not in self.types:
-            return
-        for type_name, rtype in TYPES.items():
-            refs = [f.name for f in rtype.fields if f.kind in ("ref", "refs", "absences")]
-            for doc in self.data[type_name].values() if refs else ():
-                for name in refs:
-                    value = doc.get(name)
-                    if value == old:
-                        doc[name] = new
-                    elif isinstance(value, list) and any(
-                            v == old or (isinstance(v, dict) and v.get("member_id") == old)
-                            for v in value):
-                        doc[name] = [new if v == old else {**v, "member_id": new}
-                                     if isinstance(v, dict) and v.get("member_id") == old
-                                     else v for v in value]
-            self.table(type_name).clear_cache()
-        self.purge(old)
-        self.rebuild_indexes()
-
-    def _apply_enroll(self, entry: dict[str, Any]) -> None:
-        """Enrollment: the organization made locally by ``init`` becomes the county's org for
-        this device. References to it are rewritten in records and in the unsent ops (none has
-        been sent yet), its own ops dropped and the rest renumbered densely from 1."""
-        old, new = entry["old_org_id"], entry["org_id"]
-        if old and old != new:
-            for type_name, rtype in TYPES.items():
-                refs = [f.name for f in rtype.fields if f.kind in ("ref", "refs")
-                        and f.ref == "org"]
-                if not refs:
-                    continue
-                for doc in self.data[type_name].values():
-                    for name in refs:
-                        value = doc.get(name)
-                        if value == old:
-                            doc[name] = new
-                        elif isinstance(value, list) and old in value:
-                            doc[name] = [new if v == old else v for v in value]
-                self.table(type_name).clear_cache()
-            self.purge(old)
-        kept = []
-        for op in self.ops:
-            if op["rec_id"] == old:
-                continue
-            changes = {}
-            for name, value in op["set"].items():
-                if value == old:
-                    value = new
-                elif isinstance(value, list) and old in value:
-                    value = [new if v == old else v for v in value]
-                changes[name] = value
-            kept.append({**op, "set": changes, "dev_seq": len(kept) + 1})
-        self._ops = kept
-        self.meta["dev_seq"] = len(kept)
-        self.meta["acked_dev_seq"] = 0
-        for name, value in entry["meta"].items():
-            if value is None:
-                self.meta.pop(name, None)
-            else:
-                self.meta[name] = value
-        for rec in entry.get("orgs", []):
-            self._apply_change(rec, [])
-
-    def _apply_rewind(self, entry: dict[str, Any]) -> None:
-        """The county server has this device's ops up to ``acked``, and from ``from`` on they
-        differ from what this store holds: the store was restored from an older copy, or its
-        journal lost a tail (DESIGN §3.2). This store's ops from ``from`` were never applied
-        there: they are renumbered above ``acked`` and sent again; what the server holds of
-        the other timeline comes back through the pull."""
-        first, acked = int(entry["from"]), int(entry["acked"])
-        ops = self.ops
-        i = self._index_of(first)
-        kept, moved = ops[:i], ops[i:]
-        self._ops = kept + [{**op, "dev_seq": acked + n} for n, op in enumerate(moved, 1)]
-        self.meta["dev_seq"] = acked + len(moved)
-        self.meta["acked_dev_seq"] = acked
-
-    def prune_ops(self, keep_after_ms: int) -> None:
+    def prune_ops(self, keep_after_ms: int) -> int | None:
         """Drop acknowledged ops made before ``keep_after_ms``: past the retention horizon a
-        restored server cannot need them any more."""
+        restored server cannot need them any more. Parses from the front only as far as it
+        drops. Returns the dev_seq below which ops are gone (None: none dropped)."""
         acked = int(self.meta.get("acked_dev_seq", 0))
-        ops = self.ops
-        cut = 0
-        while cut < len(ops) and ops[cut]["dev_seq"] <= acked and \
-                int(ops[cut]["hlc"][:12], 16) < keep_after_ms:
-            cut += 1
-        if cut:
-            self._ops = ops[cut:]
-
-    def ops_bytes(self) -> bytes:
-        """The ops as compact JSON, without parsing what is still text."""
-        if not self._ops:
-            return self._ops_text
-        tail = _dumps(self._ops)
-        if self._ops_text == b"[]":
-            return tail
-        return self._ops_text[:-1] + b"," + tail[1:]
+        return self.log.prune_front(lambda op: op["dev_seq"] <= acked and
+                                    int(op["hlc"][:12], 16) < keep_after_ms)
 
     # -- snapshot form -----------------------------------------------------------------------
+    def freeze(self) -> State:
+        """A consistent copy for a compaction to write while commits go on: the tables are
+        copied shallowly (records are read-only, replaced on change), so this is cheap."""
+        out = State.__new__(State)
+        out.data = {name: dict(table) for name, table in self.data.items()}
+        out.types = {}
+        out.versions = dict(self.versions)  # the inner dicts are replaced, never changed
+        out.search = dict(self.search)
+        out.mine = set(self.mine)
+        out.meta = dict(self.meta)
+        out.log = self.log.copy()
+        out.dropped_ops = self.dropped_ops
+        return out
+
+    def pieces(self, per: int = 100) -> Iterator[bytes]:
+        """``to_bytes`` in pieces, none of them a long call: a compaction in another thread
+        yields between them, so commits are not held up by one long serialization."""
+        yield b'{"format":' + dumps(STATE_FORMAT) + b',"meta":' + dumps(self.meta) + \
+            b',"records":{'
+        for n, (type_name, table) in enumerate(self.data.items()):
+            yield (b"," if n else b"") + dumps(type_name) + b":"
+            yield from _dict_pieces(table, per)
+        yield b'},"versions":'
+        yield from _dict_pieces(self.versions, per)
+        yield b',"search":'
+        yield from _dict_pieces(self.search, per * 5)
+        yield b',"mine":' + dumps(sorted(self.mine)) + b"}\n"
+        yield from self.log.pieces()
+
     def to_bytes(self) -> bytes:
         """The state document, a newline, and the ops (FORMAT.md)."""
-        doc = {
-            "format": STATE_FORMAT,
-            "meta": self.meta,
-            "records": self.data,
-            "versions": self.versions,
-            "search": self.search,
-            "mine": sorted(self.mine),
-        }
-        return _dumps(doc) + b"\n" + self.ops_bytes()
+        return b"".join(self.pieces())
+
+    def ops_bytes(self) -> bytes:
+        return self.log.to_bytes()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> State:
@@ -482,49 +383,59 @@ class State:
         state = cls()
         state.meta = doc["meta"]
         for type_name, records in doc["records"].items():
-            state.data.setdefault(type_name, {}).update(records)
-            for rec_id in records:
-                state.types[rec_id] = type_name
+            table = state.data.setdefault(type_name, {})
+            lists = LIST_FIELDS.get(type_name, ())
+            for rec_id, rec in records.items():
+                # only fields of these kinds hold lists or dicts: freeze deeper only there
+                table[rec_id] = freeze_record(rec) if lists and not lists.isdisjoint(rec) \
+                    else Record(rec)
+            state.types.update(dict.fromkeys(records, type_name))
         state.versions = doc["versions"]
         state.search = doc["search"]
-        state._ops_text = ops
+        state.log = OpLog(ops)
         if "mine" in doc:
             state.mine = set(doc["mine"])
         else:  # written before the writer side was kept: the records its own ops made or
             # changed (no record of who made what remains; close enough for a store of then)
-            state.mine = {op["rec_id"] for op in state.ops}
+            state.mine = {op["rec_id"] for op in state.log.all()}
         state.rebuild_indexes()
         return state
 
     def rebuild_indexes(self) -> None:
-        self.by_member.clear()
-        self.by_id_number.clear()
         self._forget_tree()
-        for type_name in MEMBER_RECORDS:
-            for rec_id, doc in self.data[type_name].items():
-                if doc.get("member_id"):
-                    self.by_member.setdefault(doc["member_id"], set()).add(rec_id)
-        for rec_id, doc in self.data["member"].items():
-            if not doc.get("deleted") and doc.get("id_number"):
-                self.by_id_number.setdefault(doc["id_number"], rec_id)
+        self.ix.rebuild(self.data, self.search, MEMBER_RECORDS)
 
     def upgrade(self) -> None:
         """Bring derived data written by an older version up to date, in memory; the next
         compaction persists it. Runs after every replay, so disk and memory agree."""
+        rebuilt = False
         if self.meta.get("search_version") != SEARCH_VERSION:
             self.search = {rid: member_keys(doc) for rid, doc in self.data["member"].items()
                            if not doc.get("deleted")}
             self.meta["search_version"] = SEARCH_VERSION
+            rebuilt = True
         if self.meta.get("register_version", 1) < REGISTER_VERSION:
             # Version 2: a member's mobility is derived, no longer stored (DESIGN §2.2).
-            for doc in self.data["member"].values():
-                doc.pop("mobility", None)
+            members = self.data["member"]
+            for rec_id, doc in list(members.items()):
+                if "mobility" in doc:
+                    members[rec_id] = Record({k: v for k, v in doc.items() if k != "mobility"})
             for op in self.outbox:
                 if op["type"] == "member":
                     op["set"].pop("mobility", None)
             self.meta["register_version"] = REGISTER_VERSION
+            self.table("member").clear_cache()
+        if rebuilt:
+            self.rebuild_indexes()
 
 
-def _dumps(data: Any) -> bytes:
-    # compact, and no raw newline can occur: JSON escapes it inside strings
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+def _dict_pieces(data: dict[str, Any], per: int) -> Iterator[bytes]:
+    """A dict as compact JSON, ``per`` items at a time."""
+    if not data:
+        yield b"{}"
+        return
+    items = list(data.items())
+    for start in range(0, len(items), per):
+        body = dumps(dict(items[start:start + per]))[1:-1]
+        yield (b"{" if start == 0 else b",") + body
+    yield b"}"

@@ -254,17 +254,23 @@ class Device:
                               "for this laptop's own")
             self.store.set_meta(server_url=url, tls_pem=tls_pem, server_key=parsed.server_key)
             return answer
+        with self.store.locked():  # the interface may have committed since: read it now
+            self._commit_enrollment(answer, url, tls_pem, parsed.server_key, pending)
+        return answer
+
+    def _commit_enrollment(self, answer: dict[str, Any], url: str, tls_pem: str | None,
+                           server_key: str, pending: dict[str, Any]) -> None:
+        meta = self.store.meta
         self.store.commit({"k": "enroll", "old_org_id": meta.get("own_org_id"),
                            "org_id": answer["org_id"], "orgs": answer.get("orgs", []),
                            "meta": {"server_url": url, "tls_pem": tls_pem,
-                                    "server_key": parsed.server_key,
+                                    "server_key": server_key,
                                     "private_key": pending["private_key"],
                                     "public_key": pending["public_key"],
                                     "own_org_id": answer["org_id"], "epoch": answer["epoch"],
                                     "cursor": 0, "enroll_pending": None,
                                     "clock_offset": answer["server_time"] - time.time()
                                     if abs(answer["server_time"] - time.time()) > 60 else None}})
-        return answer
 
     def _pin(self, url: str, fingerprint: str) -> str:
         parts = urlsplit(url)
@@ -292,7 +298,12 @@ class Device:
                             "liudong enroll again (nothing on this computer is lost)")
         report = SyncReport()
         for _ in range(max_rounds):
-            request, sent = self._next_request()
+            # The store's lock is held to read the outbox and to commit the answer, never
+            # across the exchange: the interface goes on committing meanwhile (its new ops stay
+            # in the outbox; the answer's changes are replayed under them at commit).
+            with self.store.locked():
+                request, sent = self._next_request()
+                before_acked = int(self.store.meta.get("acked_dev_seq", 0))
             answer = self._post(SYNC_PATH, request, signed=True,
                                 server_key=self.store.meta["server_key"], may_erase=True)
             report.requests += 1
@@ -300,21 +311,23 @@ class Device:
             if isinstance(answer.get("rewound"), dict):
                 self._rewind(answer["rewound"], report)
                 continue
-            before_acked = int(self.store.meta.get("acked_dev_seq", 0))
-            rejected = [self._describe(r) for r in answer["rejected"] if isinstance(r, dict)]
             aliases = answer.get("aliases") or {}
-            self.store.commit({
-                "k": "sync", "acked": answer["acked"], "applied": answer["applied"],
-                "aliases": aliases, "changes": answer["changes"], "removes": answer["removes"],
-                "rejected": rejected, "cursor": answer["cursor"],
-                "epoch": answer["epoch"], "synced_at": int(time.time())})
+            with self.store.locked():
+                rejected = [self._describe(r) for r in answer["rejected"] if isinstance(r, dict)]
+                self.store.commit({
+                    "k": "sync", "acked": answer["acked"], "applied": answer["applied"],
+                    "aliases": aliases, "changes": answer["changes"],
+                    "removes": answer["removes"], "rejected": rejected,
+                    "cursor": answer["cursor"], "epoch": answer["epoch"],
+                    "synced_at": int(time.time())})
+                outbox_empty = not self.store.state.pending_count()
             report.sent += max(0, min(answer["acked"], before_acked + sent) - before_acked)
             report.received += len(answer["changes"])
             report.removed += len(answer["removes"])
             report.rejected += rejected
             report.linked += len(aliases)
             report.reset = report.reset or bool(answer.get("reset"))
-            if not answer["more"] and not self.store.state.outbox:
+            if not answer["more"] and outbox_empty:
                 break
             if not answer["more"] and not sent and answer["acked"] >= before_acked:
                 break  # nothing moves: do not loop (the next sync tries again)
@@ -331,8 +344,9 @@ class Device:
         if not (isinstance(first, int) and isinstance(acked, int) and 1 <= first <= acked + 1
                 and acked >= int(self.store.meta.get("acked_dev_seq", 0))):
             raise Refused("bad_answer", "服务器的回应格式有误", "the server's answer is malformed")
-        moved = max(0, int(self.store.meta["dev_seq"]) - first + 1)
-        self.store.commit({"k": "rewind", "from": first, "acked": acked})
+        with self.store.locked():
+            moved = max(0, int(self.store.meta["dev_seq"]) - first + 1)
+            self.store.commit({"k": "rewind", "from": first, "acked": acked})
         report.rewound = (acked, moved)
 
     def _describe(self, rejected: dict[str, Any]) -> dict[str, Any]:
