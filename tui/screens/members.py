@@ -93,6 +93,8 @@ class MembersScreen(Page):
 
     def refresh_data(self) -> None:
         change = self.lapp.last_change
+        if getattr(change, "kind", "") == "meta":
+            return  # settings, drafts, sync bookkeeping: no row changes
         ids = getattr(change, "ids", None)
         if ids is not None and getattr(change, "kind", "") == "local" and len(ids) < 50:
             # A local edit: forget the rows it touched (a member's row shows its flows and
