@@ -174,3 +174,20 @@ def test_the_installed_wheel_runs_the_county_journey(tmp_path: Path) -> None:
         stats = {r["name"]: r for r in as_json(run("admin", "--db", str(db), "stats", "--json"))}
     assert stats["城关村党支部"]["members"] == 1, stats
     assert stats["光山县委"]["members"] == 1 and stats["光山县委"]["devices"] == 1, stats
+
+    # the interface from the installed wheel, in a real terminal: its stylesheet and Textual
+    # came with the install
+    from tests.e2e.terminal import Terminal
+
+    term = Terminal([str(liudong), "--store", laptop["LIUDONG_STORE"]],
+                    {**env, "LIUDONG_PASSPHRASE": PASSPHRASE}, work)
+    try:
+        term.wait_for("城关村党支部", timeout=60)
+        term.wait_for("1待办")
+        term.press("2")
+        term.wait_for("张三")
+        term.press("ctrl+q")
+        assert term.wait_exit() == 0
+    finally:
+        term.kill()
+    assert b"Traceback" not in term.raw

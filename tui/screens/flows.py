@@ -132,7 +132,11 @@ class FlowsScreen(Page):
         status = FILTERS[self.status_filter][0]
         ids = self.order()
         if status is not None:
-            ids = [i for i in ids if (store.get(i) or {}).get("status") == status]
+            # the store's query layer (TinyDB): toggling between filters hits its cache
+            from tinydb import Query
+
+            matched = {d["id"] for d in store.query("flow", Query().status == status)}
+            ids = [i for i in ids if i in matched]
         query = self.query_one("#search", Input).value.strip()
         if query:
             members = set(filter_ids(store.state.search, query))
