@@ -166,7 +166,9 @@ class State(EntriesMixin):
         return self._live_of("meeting", self.ix.meetings.get(member_id, frozenset()))
 
     def member_order(self) -> list[str]:
-        """Live member ids by (pinyin of the name, name, id)."""
+        """Live member ids by (pinyin of the name, name, id). The first call builds the
+        order (the store calls it under its lock); later ones read the kept order."""
+        self.ix.ensure_order(self.data["member"], self.search)
         return self.ix.order_ids()
 
     # -- the register as the rules see it (store/scope.py) ----------------------------------------

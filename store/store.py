@@ -331,6 +331,9 @@ class Store:
     def member_order(self) -> list[str]:
         """Live member ids in list order: by the pinyin of the name, the name, the id
         (kept sorted as members change, not sorted per call)."""
+        if not self.state.ix.order_ready:
+            with self._mutex:  # built once, with no commit in between
+                return self.state.member_order()
         return self.state.member_order()
 
     def open_flow_of(self, member_id: str) -> Record | None:
