@@ -469,6 +469,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_conflict_list(args: argparse.Namespace) -> int:
     from tui.output import print_json, show_value, t
+    from tui.view import field_label, record_title
 
     with unlock(args) as store:
         open_ = [c for c in store.live("conflict") if c.get("status") == "open"]
@@ -478,9 +479,8 @@ def cmd_conflict_list(args: argparse.Namespace) -> int:
         if not open_:
             print(t("没有待处理的冲突", "No conflicts to resolve"))
         for c in open_:
-            subject = store.get(c["subject_id"])
-            title = subject.get("name") if subject and subject.get("name") else c["subject_id"]
-            print(f"{c['id']}  {title}  {c['field']}")
+            title = record_title(store, c["subject_id"], c["subject_type"])
+            print(f"{c['id']}  {title}  {field_label(c['subject_type'], c['field'])}")
             for i, v in enumerate(c["values"], start=1):
                 shown = show_value(c["subject_type"], c["field"], v.get("value"))
                 print(f"    {i}. {shown}")

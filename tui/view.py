@@ -26,11 +26,6 @@ def label(type_name: str, field: str, value: Any, store: Any = None) -> str:
     return show_value(type_name, field, value, store.get if store is not None else None)
 
 
-def field_label(type_name: str, field: str) -> str:
-    f = TYPES[type_name].by_name[field]
-    return t(f.zh, f.en)
-
-
 def member_row(store: Any, member_id: str) -> tuple[str, ...]:
     """A member as the members list shows it: name, gender, mobility, the other side
     (host when the member is away, home when hosted here), flow status, last contact, phone."""
@@ -54,3 +49,29 @@ def member_row(store: Any, member_id: str) -> tuple[str, ...]:
     mob = {"outflow": t("流出", "out"), "inflow": t("流入", "in")}.get(mobility, "")
     return (str(m.get("name", "")), label("member", "gender", m.get("gender")), mob, other,
             status, seen, str(m.get("phone") or ""))
+
+
+def type_label(type_name: str) -> str:
+    rtype = TYPES.get(type_name)
+    return t(rtype.zh, rtype.en) if rtype else type_name
+
+
+def field_label(type_name: str, name: str | None) -> str:
+    rtype = TYPES.get(type_name)
+    f = rtype.by_name.get(str(name)) if rtype else None
+    return t(f.zh, f.en) if f else str(name or "")
+
+
+def record_title(store: Any, rec_id: str, type_name: str) -> str:
+    """A record as people know it: a member by name; a member's record as «name · kind»."""
+    doc = store.get(rec_id, include_deleted=True)
+    if doc is None:
+        return f"{type_label(type_name)} …{rec_id[-6:]}"
+    if doc["type"] == "member":
+        return str(doc.get("name") or rec_id[-6:])
+    member = store.get(str(doc.get("member_id") or ""), include_deleted=True)
+    if member is not None:
+        return f"{member.get('name', '')} · {type_label(doc['type'])}"
+    rtype = TYPES.get(doc["type"])
+    title = doc.get(rtype.title) if rtype else None
+    return f"{type_label(doc['type'])} {title}" if title else type_label(doc["type"])

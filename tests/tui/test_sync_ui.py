@@ -24,7 +24,8 @@ from tests.tui.sync_fixtures import (
 )
 from tui.app import LiudongApp
 from tui.output import mask_id, t
-from tui.screens.sync import ConflictList, RejectedList, field_label
+from tui.screens.sync import ConflictList, RejectedList
+from tui.view import field_label
 
 SIZE = (100, 30)
 BUDGET = 0.5  # seconds within which a key's effect must show, however slow the county

@@ -28,10 +28,10 @@ from tui.widgets.chart import Bar, BarChart
 from tui.widgets.record_list import Column, ListHeader, RecordList
 
 TASK_COLUMNS = (
-    Column("任务", "task", 28),
-    Column("期限", "due", 10),
-    Column("完成", "done", 8),
-    Column("下发/接收", "from / to", 20),
+    Column("期限", "due", 11),
+    Column("完成", "done", 5),
+    Column("下发/接收", "from / to", 18),
+    Column("任务", "task", 0),  # the last column takes the rest of the width
 )
 
 
@@ -69,7 +69,7 @@ def task_cells(store: Any, view: TaskView, today: Any) -> tuple[str, ...]:
     due = view.due_on or "—"
     if view.overdue(today):
         due += "!"
-    return (view.title, due, f"{view.done}/{len(view.targets)}", who)
+    return (due, f"{view.done}/{len(view.targets)}", who, view.title)
 
 
 def replies_text(store: Any, view: TaskView | None, today: Any) -> Text:

@@ -26,6 +26,7 @@ from store.errors import LiudongError
 from store.schema import TYPES
 from tui.output import show_value, t
 from tui.screens.base import Page
+from tui.view import field_label, record_title
 from tui.widgets.record_list import Column, ListHeader, RecordList
 from tui.widgets.status import ago, phase_label
 
@@ -43,32 +44,7 @@ REJECTED_COLUMNS = (
 
 
 # -- what rows say (reads the store only) ------------------------------------------------------
-
-def type_label(type_name: str) -> str:
-    rtype = TYPES.get(type_name)
-    return t(rtype.zh, rtype.en) if rtype else type_name
-
-
-def field_label(type_name: str, name: str | None) -> str:
-    rtype = TYPES.get(type_name)
-    f = rtype.by_name.get(str(name)) if rtype else None
-    return t(f.zh, f.en) if f else str(name or "")
-
-
-def record_title(store: Any, rec_id: str, type_name: str) -> str:
-    """A record as people know it: a member by name; a member's record as «name · kind»."""
-    doc = store.get(rec_id, include_deleted=True)
-    if doc is None:
-        return f"{type_label(type_name)} …{rec_id[-6:]}"
-    if doc["type"] == "member":
-        return str(doc.get("name") or rec_id[-6:])
-    member = store.get(str(doc.get("member_id") or ""), include_deleted=True)
-    if member is not None:
-        return f"{member.get('name', '')} · {type_label(doc['type'])}"
-    rtype = TYPES.get(doc["type"])
-    title = doc.get(rtype.title) if rtype else None
-    return f"{type_label(doc['type'])} {title}" if title else type_label(doc["type"])
-
+# (type_label, field_label and record_title live in tui/view.py: the command line uses them too)
 
 def shown(store: Any, type_name: str, name: str, value: Any) -> str:
     """A value as the screen shows it: labels for choices, ID numbers masked."""
