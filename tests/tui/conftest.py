@@ -72,12 +72,15 @@ async def run_app(store: Store, path: Path, size: tuple[int, int] = (100, 40),
         yield app, pilot
 
 
-async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
+async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 15.0,
+                   what: str = "") -> float:
+    """Seconds until ``condition`` holds, polling the interface every 10 ms."""
+    start = time.monotonic()
     while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("the interface did not get there in time")
-        await pilot.pause(0.02)
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"the interface did not get there in {timeout} s: {what}")
+        await pilot.pause(0.01)
+    return time.monotonic() - start
 
 
 def screen_text(app: Any) -> str:

@@ -9,7 +9,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -156,28 +156,13 @@ def loopback_county(tmp_path: Path) -> Iterator[LoopbackCounty]:
 
 
 # -- looking at the interface ------------------------------------------------------------------
-
-def screen_text(app: Any) -> str:
-    """Everything the screen shows, as text."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-
+# (screen_text and wait_for are in tests/tui/conftest.py)
 
 def status_line(app: Any) -> str:
     from tui.widgets.status import SyncLine
 
     content = app.screen.query_one(SyncLine).content
     return str(getattr(content, "plain", content))
-
-
-async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 15.0,
-                   what: str = "") -> float:
-    """Seconds until ``condition`` holds, polling the interface every 10 ms."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"the interface did not get there in {timeout} s: {what}")
-        await pilot.pause(0.01)
-    return time.monotonic() - start
 
 
 def spy_notifications(app: Any) -> list[tuple[str, str]]:

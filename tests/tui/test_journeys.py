@@ -10,6 +10,7 @@ import pytest
 
 from store import TEST_KDF, Store, register
 from tests.conftest import PASSPHRASE, create_store, make_id_number
+from tests.tui.conftest import screen_text, wait_for
 from tui.app import LiudongApp
 
 TODAY = dt.date(2026, 12, 3)
@@ -27,21 +28,6 @@ def build(path: Path) -> dict[str, str]:
         register.flow_out(store, ids["张三"], {
             "left_on": "2026-09-01", "reason": "work", "external_host": "南山区科技园综合党委"})
     return ids
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    import time
-
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("the interface did not get there in time")
-        await pilot.pause(0.02)
-
-
-def screen_text(app: LiudongApp) -> str:
-    """Everything the screen shows, as text."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 async def test_unlock_with_the_right_passphrase_shows_the_worklist(tmp_path: Path) -> None:

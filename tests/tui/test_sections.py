@@ -12,23 +12,12 @@ from typing import Any
 from store import TEST_KDF, Store, register
 from store.ids import Hlc, new_ulid
 from tests.conftest import PASSPHRASE, create_store, make_id_number
+from tests.tui.conftest import screen_text, wait_for
 from tui.app import LiudongApp
 from tui.county_stats import org_stats, task_views
 from tui.widgets.chart import bar
 
 TODAY = dt.date(2026, 12, 3)
-
-
-async def wait_for(pilot: Any, condition: Any, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("the interface did not get there in time")
-        await pilot.pause(0.02)
-
-
-def screen_text(app: LiudongApp) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def screen_name(app: LiudongApp) -> str:

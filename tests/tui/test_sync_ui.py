@@ -14,13 +14,12 @@ import pytest
 
 from store import Store, register
 from tests.conftest import PASSPHRASE, make_id_number
+from tests.tui.conftest import screen_text, wait_for
 from tests.tui.sync_fixtures import (
     LoopbackCounty,
     loopback_county,
-    screen_text,
     spy_notifications,
     status_line,
-    wait_for,
 )
 from tui.app import LiudongApp
 from tui.output import mask_id, t
