@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tui.output import t
+from tui.widgets.record_list import Column, ListHeader, RecordList
 from tui.widgets.status import SyncLine
 
 if TYPE_CHECKING:
@@ -125,3 +127,66 @@ class Page(Screen[None]):
 
     def refresh_data(self) -> None:
         """Re-read what the screen shows from the store (after a commit)."""
+
+
+class ListPage(Page):
+    """A section that is a searchable list: a one-line search box (`/`), a hint line, column
+    headings and a RecordList whose rows are drawn from a cache the screen fills on demand.
+    Subclasses give ``COLUMNS``, ``SEARCH_HINT``, ``EMPTY``, ``HINT_ID``, ``row(id)``,
+    ``order()`` and ``refilter()``."""
+
+    BINDINGS = [
+        Binding("slash", "search", t("搜索", "Search")),
+        Binding("escape", "clear", t("清除", "Clear"), show=False),
+    ]
+    AUTO_FOCUS = "RecordList"
+    COLUMNS: tuple[Column, ...] = ()
+    SEARCH_HINT = ("", "")
+    EMPTY = ("", "")
+    HINT_ID = "hint"
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder=t(*self.SEARCH_HINT), id="search")
+        yield Static("", id=self.HINT_ID, classes="hint")
+        yield ListHeader(self.COLUMNS)
+        yield RecordList(self.COLUMNS, self._cells, empty=t(*self.EMPTY))
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._cache: dict[str, tuple[str, ...]] = {}
+        self._order: list[str] | None = None
+        self.refilter()
+
+    def _cells(self, rec_id: str) -> tuple[str, ...]:
+        row = self._cache.get(rec_id)
+        if row is None:
+            row = self._cache[rec_id] = self.row(rec_id)
+        return row
+
+    def row(self, rec_id: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def refilter(self, keep: str | None = None) -> None:
+        raise NotImplementedError
+
+    @property
+    def search_text(self) -> str:
+        return self.query_one("#search", Input).value.strip()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            self.refilter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self.set_focus(self.query_one(RecordList))
+
+    def action_search(self) -> None:
+        # at once, not after a refresh: the keys typed right after `/` go into the box
+        self.set_focus(self.query_one("#search", Input))
+
+    def action_clear(self) -> None:
+        box = self.query_one("#search", Input)
+        if box.value:
+            box.value = ""
+        self.set_focus(self.query_one(RecordList))

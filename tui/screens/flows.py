@@ -9,15 +9,14 @@ import datetime as dt
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from store.search import filter_ids
 from tui.output import t
-from tui.screens.base import Page
+from tui.screens.base import ListPage
 from tui.view import label, org_name
-from tui.widgets.record_list import Column, ListHeader, RecordList
+from tui.widgets.record_list import Column, RecordList
 
 COLUMNS = (
     Column("姓名", "name", 10),
@@ -84,42 +83,27 @@ def flow_row(store: Any, flow_id: str, subtree: set[str], today: dt.date) -> tup
             str(f.get("reported_on") or ""), days, other)
 
 
-class FlowsScreen(Page):
+class FlowsScreen(ListPage):
     SECTION = "flows"
     BINDINGS = [
-        Binding("slash", "search", t("搜索", "Search")),
         Binding("a", "show('all')", t("全部", "All")),
         Binding("p", "show('pending_report')", t("待报到", "Pending")),
         Binding("r", "show('reported')", t("已报到", "Reported")),
         Binding("d", "show('ended')", t("已结束", "Ended")),
-        Binding("escape", "clear", t("清除", "Clear"), show=False),
     ]
-    AUTO_FOCUS = "RecordList"
-
-    def compose_body(self) -> ComposeResult:
-        yield Input(placeholder=t("搜索党员：姓名、拼音、首字母（按 / ）",
-                                  "search members: name, pinyin, initials (press /)"),
-                    id="search")
-        yield Static("", id="filters", classes="hint")
-        yield ListHeader(COLUMNS)
-        yield RecordList(COLUMNS, self._cells, empty=t("没有符合的流动登记",
-                                                       "no flow matches"))
+    COLUMNS = COLUMNS
+    SEARCH_HINT = ("搜索党员：姓名、拼音、首字母（按 / ）",
+                   "search members: name, pinyin, initials (press /)")
+    EMPTY = ("没有符合的流动登记", "no flow matches")
+    HINT_ID = "filters"
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.status_filter = "all"
-        self._cache: dict[str, tuple[str, ...]] = {}
-        self._order: list[str] | None = None
-        self.refilter()
+        super().on_mount()
 
-    # -- data ----------------------------------------------------------------------------------
-    def _cells(self, flow_id: str) -> tuple[str, ...]:
-        row = self._cache.get(flow_id)
-        if row is None:
-            row = self._cache[flow_id] = flow_row(self.store, flow_id,
-                                                  self.store.state.own_subtree(),
-                                                  self.lapp.today_date())
-        return row
+    def row(self, flow_id: str) -> tuple[str, ...]:
+        return flow_row(self.store, flow_id, self.store.state.own_subtree(),
+                        self.lapp.today_date())
 
     def order(self) -> list[str]:
         if self._order is None:
@@ -137,7 +121,7 @@ class FlowsScreen(Page):
 
             matched = {d["id"] for d in store.query("flow", Query().status == status)}
             ids = [i for i in ids if i in matched]
-        query = self.query_one("#search", Input).value.strip()
+        query = self.search_text
         if query:
             members = set(filter_ids(store.state.search, query))
             ids = [i for i in ids if (store.get(i) or {}).get("member_id") in members]
@@ -157,7 +141,7 @@ class FlowsScreen(Page):
             text = f" {FILTER_KEYS[key]} {t(zh, en)} {counts[key]} "
             line.append(text, style="reverse bold" if key == self.status_filter else "")
             line.append(" ")
-        if self.query_one("#search", Input).value.strip():
+        if self.search_text:
             line.append(t(f"  搜索到 {len(ids)} 条", f"  {len(ids)} found"), style="italic")
         self.query_one("#filters", Static).update(line)
 
@@ -168,14 +152,6 @@ class FlowsScreen(Page):
         self.query_one(RecordList).redraw()
 
     # -- events --------------------------------------------------------------------------------
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "search":
-            self.refilter()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "search":
-            self.query_one(RecordList).focus()
-
     def on_record_list_opened(self, event: RecordList.Opened) -> None:
         from tui.screens.member import MemberScreen
 
@@ -187,11 +163,3 @@ class FlowsScreen(Page):
         self.status_filter = status
         self.refilter()
 
-    def action_search(self) -> None:
-        self.set_focus(self.query_one("#search", Input))
-
-    def action_clear(self) -> None:
-        box = self.query_one("#search", Input)
-        if box.value:
-            box.value = ""
-        self.query_one(RecordList).focus()

@@ -4,17 +4,14 @@ initials (`zs` finds 张三), phone or ID-number suffix. The list is drawn line 
 
 from __future__ import annotations
 
-from typing import Any
-
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from store.search import filter_ids
 from tui.output import t
-from tui.screens.base import Page
+from tui.screens.base import ListPage
 from tui.view import member_row
-from tui.widgets.record_list import Column, ListHeader, RecordList
+from tui.widgets.record_list import Column, RecordList
 
 COLUMNS = (
     Column("姓名", "name", 10),
@@ -27,58 +24,30 @@ COLUMNS = (
 )
 
 
-def member_order(store: Any) -> list[str]:
-    """Live member ids in list order (the store's index when it has one)."""
-    order = getattr(store, "member_order", None)
-    if order is not None:
-        return list(order())
-    from store.search import name_readings  # noqa: F401  (fallback: by name, then id)
-
-    members = list(store.live("member"))
-    members.sort(key=lambda m: (store.state.search.get(m["id"], ""), m["id"]))
-    return [m["id"] for m in members]
-
-
-class MembersScreen(Page):
+class MembersScreen(ListPage):
     SECTION = "members"
     BINDINGS = [
-        Binding("slash", "search", t("搜索", "Search")),
         Binding("n", "new", t("新增", "New")),
         Binding("e", "edit", t("编辑", "Edit")),
         Binding("o", "outflow", t("登记流出", "Outflow")),
         Binding("i", "inflow", t("登记流入", "Inflow")),
-        Binding("escape", "clear", t("清除", "Clear"), show=False),
     ]
-    AUTO_FOCUS = "RecordList"
+    COLUMNS = COLUMNS
+    SEARCH_HINT = ("搜索：姓名、拼音、首字母、手机、身份证尾号（按 / ）",
+                   "search: name, pinyin, initials, phone, ID suffix (press /)")
+    EMPTY = ("没有符合的党员", "no member matches")
+    HINT_ID = "count"
 
-    def compose_body(self) -> ComposeResult:
-        yield Input(placeholder=t("搜索：姓名、拼音、首字母、手机、身份证尾号（按 / ）",
-                                  "search: name, pinyin, initials, phone, ID suffix (press /)"),
-                    id="search")
-        yield Static("", id="count", classes="hint")
-        yield ListHeader(COLUMNS)
-        yield RecordList(COLUMNS, self._cells, empty=t("没有符合的党员", "no member matches"))
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self._cache: dict[str, tuple[str, ...]] = {}
-        self._order: list[str] | None = None
-        self.refilter()
-
-    # -- data ----------------------------------------------------------------------------------
-    def _cells(self, member_id: str) -> tuple[str, ...]:
-        row = self._cache.get(member_id)
-        if row is None:
-            row = self._cache[member_id] = member_row(self.store, member_id)
-        return row
+    def row(self, member_id: str) -> tuple[str, ...]:
+        return member_row(self.store, member_id)
 
     def order(self) -> list[str]:
         if self._order is None:
-            self._order = member_order(self.store)
+            self._order = self.store.member_order()
         return self._order
 
     def refilter(self, keep: str | None = None) -> None:
-        query = self.query_one("#search", Input).value.strip()
+        query = self.search_text
         order = self.order()
         if query:
             matched = set(filter_ids(self.store.state.search, query))
@@ -114,28 +83,10 @@ class MembersScreen(Page):
         self.query_one(RecordList).redraw()
 
     # -- events --------------------------------------------------------------------------------
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "search":
-            self.refilter()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "search":
-            self.set_focus(self.query_one(RecordList))
-
     def on_record_list_opened(self, event: RecordList.Opened) -> None:
         from tui.screens.member import MemberScreen
 
         self.app.push_screen(MemberScreen(event.rec_id))
-
-    def action_search(self) -> None:
-        # at once, not after a refresh: the keys typed right after `/` go into the box
-        self.set_focus(self.query_one("#search", Input))
-
-    def action_clear(self) -> None:
-        box = self.query_one("#search", Input)
-        if box.value:
-            box.value = ""
-        self.set_focus(self.query_one(RecordList))
 
     def action_new(self) -> None:
         from tui.forms import open_form
