@@ -97,16 +97,12 @@ class LiudongApp(App[int]):
     def unlocked(self, store: Store) -> None:
         """The store is open: subscribe to its commits and show the worklist."""
         self.store = store
-        subscribe = getattr(store, "subscribe", None)
-        if subscribe is not None:
-            self._unsubscribe = subscribe(self._store_changed)
+        self._unsubscribe = store.subscribe(self._store_changed)
         self.title = str(self.org_name())
         self.switch_mode("worklist")
         # the members list's order is built on first use (tens of ms at 20,000 members):
         # build it now, beside the first screen, so that `2` finds it ready
-        warm = getattr(store, "member_order", None)
-        if warm is not None:
-            self.run_worker(warm, thread=True, group="warm", exit_on_error=False)
+        self.run_worker(store.member_order, thread=True, group="warm", exit_on_error=False)
         from tui.sync_worker import start_sync
 
         start_sync(self)

@@ -140,3 +140,25 @@ async def test_number_keys_switch_sections_but_type_into_a_search(tmp_path: Path
         assert app.screen.query_one("#search").value == key
         await pilot.press("escape", key)
         await wait_for(pilot, lambda: app.current_mode == mode)
+
+
+async def test_the_members_list_shows_every_edit_of_a_burst(tmp_path: Path) -> None:
+    ids = build(tmp_path / "s")
+    store = Store.open(tmp_path / "s", PASSPHRASE)
+    app = LiudongApp(tmp_path / "s", store=store, today=TODAY)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.current_mode == "members")
+        await wait_for(pilot, lambda: "13800130001" in screen_text(app))
+        # two commits from another thread within one refresh (as a sync worker makes them)
+        import threading
+
+        def edit() -> None:
+            store.put("member", {"phone": "13911112222"}, ids["李四"])
+            store.put("member", {"phone": "13933334444"}, ids["王五"])
+
+        worker = threading.Thread(target=edit)
+        worker.start()
+        worker.join()
+        await wait_for(pilot, lambda: "13933334444" in screen_text(app))
+        assert "13911112222" in screen_text(app)  # the first of the burst too

@@ -105,10 +105,19 @@ class Page(Screen[None]):
         self.watch(self.app, "revision", self._revision_changed, init=False)
         self._refresh_pending = False
         self._stale = False
+        self._changes: list[Any] = []
+
+    def take_changes(self) -> list[Any] | None:
+        """The store's changes since this screen last refreshed (``Change`` objects), or None
+        when there were too many to be worth telling apart: refresh everything then."""
+        changes, self._changes = self._changes, []
+        return changes if len(changes) <= 20 else None
 
     def _revision_changed(self, _: Any = None) -> None:
         # A screen out of sight only notes that it is stale and reads the store when it shows
-        # again; one in sight refreshes once per burst of commits (a sync applies many).
+        # again; one in sight refreshes once per burst of commits (a sync applies many). Each
+        # change of the burst is kept, not only the last.
+        self._changes.append(self.lapp.last_change)
         if not self.is_current:
             self._stale = True
         elif not self._refresh_pending:

@@ -61,20 +61,24 @@ class MembersScreen(ListPage):
             t(f"共 {total} 名党员", f"{total} members"), layout=False)
 
     def refresh_data(self) -> None:
-        change = self.lapp.last_change
-        if getattr(change, "kind", "") == "meta":
-            return  # settings, drafts, sync bookkeeping: no row changes
-        ids = getattr(change, "ids", None)
-        if ids is not None and getattr(change, "kind", "") == "local" and len(ids) < 50:
-            # A local edit: forget the rows it touched (a member's row shows its flows and
+        changes = self.take_changes()
+        if changes is not None:
+            changes = [c for c in changes if getattr(c, "kind", "") != "meta"]
+            if not changes:
+                return  # settings, drafts, sync bookkeeping: no row changes
+        touched: set[str] | None = None
+        if changes is not None and all(getattr(c, "kind", "") == "local" for c in changes):
+            touched = set().union(*(c.ids for c in changes))
+        if touched is not None and len(touched) < 50:
+            # Local edits: forget the rows they touched (a member's row shows its flows and
             # contacts too)
-            for rec_id in ids:
+            for rec_id in touched:
                 doc = self.store.get(rec_id, include_deleted=True)
                 self._cache.pop(rec_id, None)
                 if doc is not None and doc.get("member_id"):
                     self._cache.pop(doc["member_id"], None)
             if any((self.store.get(i, include_deleted=True) or {}).get("type") == "member"
-                   for i in ids):
+                   for i in touched):
                 self._order = None
         else:
             self._cache.clear()
