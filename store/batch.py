@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from . import workflows
 from .errors import Forbidden, Issue, NotFound, ValidationError
 from .ids import new_ulid
 from .record import Rec
@@ -112,6 +113,9 @@ class Batch:
             if member is not None and member.get("home_org_id"):
                 coerced["home_org_id"] = merged["home_org_id"] = member["home_org_id"]
         if not issues:
+            derived = workflows.derive(self, type_name, current, merged)
+            coerced.update(derived)
+            merged.update(derived)
             issues = check_record(rtype, merged, self, self.today, rec_id)
         if issues:
             raise ValidationError(issues)
@@ -132,7 +136,12 @@ class Batch:
                                                    "deleted": False})
         change["set"].update(changed)
         self._pending[rec_id] = {**merged, "id": rec_id, "type": type_name}
+        workflows.follow(self, type_name, rec_id, current, merged)
         return rec_id
+
+    def pending(self, type_name: str) -> list[dict[str, Any]]:
+        """The records of a type this batch made or changed, as they will be."""
+        return [d for d in self._pending.values() if d["type"] == type_name]
 
     def delete(self, rec_id: str) -> None:
         found = self.lookup(rec_id)

@@ -68,6 +68,7 @@ CHOICES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("deceased", "已去世", "deceased"),
         ("left", "已出党", "left the party"),
         ("departed", "已离开本地", "no longer hosted here"),
+        ("disqualified", "已取消预备党员资格", "probationary membership cancelled"),
         ("other", "其他", "other"),
     ),
     "flow_reason": (
@@ -177,6 +178,9 @@ class Field:
     # the owning side may hand the record over to another organization through this field
     # (a member's home): the write may take the record out of the writer's own reach
     hands_over: bool = False
+    # The steps a workflow's state field may take, as (from, to) pairs; "" is "not yet set".
+    # A change not listed is refused, on the device when it is typed and on the server.
+    steps: tuple[tuple[str, str], ...] = ()
 
     @property
     def flag(self) -> str:
@@ -250,6 +254,13 @@ class RecordType:
 
 
 F = Field
+# Transfer of membership (M-1.4): a draft is issued (the letter printed) or dropped; an issued
+# letter comes back with its receipt, is returned unused, or is cancelled.
+TRANSFER_STEPS = (("", "draft"), ("", "issued"), ("draft", "issued"), ("draft", "cancelled"),
+                  ("issued", "received"), ("issued", "returned"), ("issued", "cancelled"))
+# Applications to join (M-4.2) move forward one stage at a time.
+APPLICATION_STEPS = (("", "applicant"), ("", "activist"), ("", "candidate"),
+                     ("applicant", "activist"), ("activist", "candidate"))
 # How member records reach the host: what its own side recorded, while it hosts the member.
 HOSTED = Scope("member_record", ("member_id",), host="written")
 
@@ -364,8 +375,8 @@ TYPES: dict[str, RecordType] = {
               owner="writer"),
             F("result", "enum", "结果", "result", required=True, choices="appraisal_result",
               owner="writer"),
-            F("notified_home_on", "date", "通报流出地日期", "home notified on", past=True,
-              owner="writer"),
+            # set by the member's home side when the appraisal reaches it (M-4.2)
+            F("notified_home_on", "date", "通报流出地日期", "home notified on", past=True),
         ), HOSTED, title="year"),
         RecordType("commendation", "表彰", "commendation", (
             F("member_id", "ref", "党员", "member", required=True, ref="member", owner="writer",
@@ -378,7 +389,9 @@ TYPES: dict[str, RecordType] = {
             F("member_id", "ref", "党员", "member", required=True, ref="member", fixed=True),
             F("due_on", "date", "预备期满", "due on", required=True),
             F("meeting_on", "date", "支部大会日期", "meeting on", past=True),
-            F("decision", "enum", "决定", "decision", choices="probation_decision"),
+            F("decision", "enum", "决定", "decision", choices="probation_decision",
+              steps=tuple(("", c[0]) for c in CHOICES["probation_decision"])),
+            F("extended_until", "date", "延长预备期至", "extended until"),
             F("approved_by_org_id", "ref", "审批组织", "approved by", ref="org"),
             F("approved_on", "date", "审批日期", "approved on", past=True),
             F("host_conduct_report", "longtext", "流入地现实表现", "host conduct report",
@@ -394,8 +407,10 @@ TYPES: dict[str, RecordType] = {
             F("valid_days", "int", "有效期（天）", "valid days"),
             F("issued_on", "date", "开具日期", "issued on", past=True),
             F("receipt_due_on", "date", "回执期限", "receipt due on"),
-            F("received_on", "date", "回执日期", "received on", past=True, owner="host"),
-            F("status", "enum", "状态", "status", required=True, choices="transfer_status"),
+            # the issuing (home) side records the receipt slip when it comes back
+            F("received_on", "date", "回执日期", "received on", past=True),
+            F("status", "enum", "状态", "status", required=True, choices="transfer_status",
+              steps=TRANSFER_STEPS),
         ), Scope("member_record", ("member_id",), host="open", delete="home"),
             title="letter_no"),
         RecordType("application", "入党申请", "application", (
@@ -406,7 +421,7 @@ TYPES: dict[str, RecordType] = {
             F("received_on", "date", "收到日期", "received on", required=True, past=True,
               owner="writer"),
             F("stage", "enum", "阶段", "stage", required=True, choices="application_stage",
-              owner="writer"),
+              owner="writer", steps=APPLICATION_STEPS),
             F("notes", "longtext", "备注", "notes", max_len=2000, owner="writer"),
         ), Scope("org", ("org_id",)), title="person_name"),
         RecordType("task", "工作调度", "task", (

@@ -70,6 +70,28 @@ RULES: dict[str, tuple[str, str]] = {
     "ended_needs": ("状态为“已结束”时须填写「{zh}」", "{name} is required once the flow has ended"),
     "reported_needs_date": ("状态为“已报到”时须填写「{zh}」", "{name} is required once reported"),
     "transfer_target": ("「{zh}」与「转入组织（系统外）」须填写其一", "give either {name} or to_org_text"),
+    "step": ("「{zh}」不能从“{old_zh}”改为“{new_zh}”", "{name} cannot go from {old} to {new}"),
+    "letter_fixed": ("介绍信已开具，「{zh}」不能再改；如需更正，请作废后重新开具",
+                     "the letter has been issued: {name} can no longer change (cancel it and "
+                     "issue a new one)"),
+    "issued_needs": ("开具介绍信须填写「{zh}」", "{name} is required to issue the letter"),
+    "received_needs": ("记录回执须填写「{zh}」", "{name} is required to record the receipt"),
+    "transfer_same_org": ("「{zh}」不能是转出组织本身", "{name} cannot be the organization it leaves"),
+    "transfer_from_home": ("「{zh}」应为该党员现在的所在党组织", "{name} must be the member's current "
+                           "home organization"),
+    "valid_days": ("「{zh}」应为 1 至 365 天", "{name} must be 1 to 365 days"),
+    "decision_needs": ("作出转正决定须填写「{zh}」", "{name} is required with the decision"),
+    "approver_rights": ("「{zh}」须为有审批预备党员权限的党委", "{name} must be a committee that may "
+                        "approve probationary members"),
+    "extension_limit": ("「{zh}」须晚于预备期满日期，且最多延长一年（至 {limit}）",
+                        "{name} must be after the end of probation and at most one year later "
+                        "({limit})"),
+    "not_probationary": ("「{zh}」不是预备党员", "{name} is not a probationary member"),
+    "approval_needed": ("流动党员党组织须经县级以上党委批准：请填写「{zh}」",
+                        "a mobile-member organization needs the approval of a party committee at "
+                        "county level or above: give {name}"),
+    "approver_level": ("「{zh}」须为县级以上党委", "{name} must be a party committee at county level "
+                       "or above"),
     "absence_format": ("「{zh}」每项须含党员编号和缺席原因", "each of {name} needs member_id and reason"),
     "unknown_field": ("没有名为「{name}」的字段", "there is no field {name}"),
 }
@@ -353,6 +375,7 @@ def check_record(
                 target = ctx.lookup(item["member_id"])
                 if target is None or target.get("type") != "member":
                     issues.append(issue(f, "ref_missing", value=item["member_id"]))
+    issues.extend(_step_rules(rtype, record, ctx, rec_id))
     issues.extend(CROSS_RULES.get(rtype.name, _no_rules)(rtype, record, today, ctx, rec_id))
     if rtype.scope.kind == "member_record":
         issues.extend(_after_birth(rtype, record, ctx))
@@ -454,12 +477,121 @@ def _flow_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Co
     return out
 
 
+def _before(ctx: Context, rec_id: str | None) -> Mapping[str, Any]:
+    """The record as it is before the change ({} when it is being made)."""
+    return (ctx.lookup(rec_id) if rec_id else None) or {}
+
+
+def _step_rules(rtype: RecordType, r: Mapping[str, Any], ctx: Context,
+                rec_id: str | None) -> list[Issue]:
+    """A workflow's state moves only along the steps the schema declares."""
+    out: list[Issue] = []
+    before: Mapping[str, Any] | None = None
+    for f in rtype.fields:
+        if not f.steps:
+            continue
+        if before is None:
+            before = _before(ctx, rec_id)
+        old, new = before.get(f.name) or "", r.get(f.name) or ""
+        if old != new and (old, new) not in f.steps:
+            out.append(issue(f, "step", old=old or "-", new=new or "-",
+                             old_zh=_choice_zh(f, old), new_zh=_choice_zh(f, new)))
+    return out
+
+
+def _choice_zh(f: Field, value: str) -> str:
+    for v, zh, _ in CHOICES[f.choices or ""]:
+        if v == value:
+            return zh
+    return "（空）"
+
+
+# What the printed letter says: fixed once it is issued (M-1.4).
+LETTER_FIELDS = ("from_org_id", "to_org_id", "to_org_text", "letter_no", "dues_paid_until",
+                 "valid_days", "issued_on", "receipt_due_on")
+ISSUED = ("issued", "received", "returned")
+
+
 def _transfer_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
                     rec_id: str | None) -> list[Issue]:
     out: list[Issue] = []
     if not r.get("to_org_id") and not r.get("to_org_text"):
         out.append(issue(rtype["to_org_id"], "transfer_target"))
+    if r.get("to_org_id") and r.get("to_org_id") == r.get("from_org_id"):
+        out.append(issue(rtype["to_org_id"], "transfer_same_org"))
     out += _order(rtype, r, "issued_on", "received_on")
+    out += _order(rtype, r, "issued_on", "receipt_due_on")
+    days = r.get("valid_days")
+    if days is not None and not 1 <= days <= 365:
+        out.append(issue(rtype["valid_days"], "valid_days"))
+    before = _before(ctx, rec_id)
+    if not before:
+        member = ctx.lookup(r.get("member_id") or "")
+        if member is not None and member.get("home_org_id") and \
+                r.get("from_org_id") != member["home_org_id"]:
+            out.append(issue(rtype["from_org_id"], "transfer_from_home"))
+    elif before.get("status") not in (None, "draft"):
+        out += [issue(rtype[name], "letter_fixed") for name in LETTER_FIELDS
+                if r.get(name) != before.get(name)]
+    if r.get("status") in ISSUED:
+        out += [issue(rtype[name], "issued_needs")
+                for name in ("letter_no", "issued_on", "dues_paid_until", "valid_days",
+                             "receipt_due_on") if r.get(name) is None]
+    if r.get("status") == "received" and r.get("received_on") is None:
+        out.append(issue(rtype["received_on"], "received_needs"))
+    return out
+
+
+def _probation_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
+                     rec_id: str | None) -> list[Issue]:
+    """M-2.2c: the branch congress decides, a committee that may approve probationary members
+    approves; probation is extended by one year at most."""
+    out = _order(rtype, r, "meeting_on", "approved_on")
+    if not _before(ctx, rec_id):
+        member = ctx.lookup(r.get("member_id") or "")
+        if member is not None and member.get("standing") != "probationary":
+            out.append(issue(rtype["member_id"], "not_probationary"))
+    if r.get("decision"):
+        out += [issue(rtype[name], "decision_needs")
+                for name in ("meeting_on", "approved_by_org_id", "approved_on")
+                if r.get(name) is None]
+    approver = ctx.lookup(r.get("approved_by_org_id") or "")
+    if approver is not None and not approver.get("can_approve_probationary"):
+        out.append(issue(rtype["approved_by_org_id"], "approver_rights"))
+    if r.get("decision") == "extended":
+        due, until = r.get("due_on"), r.get("extended_until")
+        limit = _plus_year(due) if due else ""
+        if until is None:
+            out.append(issue(rtype["extended_until"], "decision_needs"))
+        elif due and not due < until <= limit:
+            out.append(issue(rtype["extended_until"], "extension_limit", limit=limit))
+    return out
+
+
+def _plus_year(iso: str) -> str:
+    d = dt.date.fromisoformat(iso)
+    try:
+        return d.replace(year=d.year + 1).isoformat()
+    except ValueError:  # 29 February
+        return dt.date(d.year + 1, 2, 28).isoformat()
+
+
+# Organizations that may approve a mobile-member organization (M-4.1).
+COUNTY_OR_ABOVE = ("county", "city", "province")
+
+
+def _org_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Context,
+               rec_id: str | None) -> list[Issue]:
+    """M-4.1: a mobile-member organization is set up with the approval of a party committee at
+    county level or above, and its affiliation (parent) is recorded."""
+    out = []
+    if r.get("kind") == "mobile_branch":
+        out += [issue(rtype[name], "approval_needed")
+                for name in ("parent_id", "approved_by_org_id", "approved_on")
+                if r.get(name) is None]
+    approver = ctx.lookup(r.get("approved_by_org_id") or "")
+    if approver is not None and approver.get("kind") not in COUNTY_OR_ABOVE:
+        out.append(issue(rtype["approved_by_org_id"], "approver_level"))
     return out
 
 
@@ -477,5 +609,6 @@ CROSS_RULES: dict[str, CrossRule] = {
     "flow": _flow_rules,
     "transfer": _transfer_rules,
     "vanguard": _span_rules("started_on", "ended_on"),
-    "probation_review": _span_rules("meeting_on", "approved_on"),
+    "probation_review": _probation_rules,
+    "org": _org_rules,
 }

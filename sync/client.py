@@ -10,6 +10,7 @@ Takes an ``httpx.Client``: tests give it one that talks to the real FastAPI app 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import random
@@ -24,6 +25,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from store import Store, __version__
+from store.errors import LiudongError
+from store.workflows import acknowledge_appraisals
 
 from .errors import NotEnrolled, Offline, PinMismatch, Refused, Revoked, SyncError, Unverified
 from .protocol import (
@@ -320,6 +323,10 @@ class Device:
                     "removes": answer["removes"], "rejected": rejected,
                     "cursor": answer["cursor"], "epoch": answer["epoch"],
                     "synced_at": int(time.time())})
+                noted = 0
+                if answer["changes"]:
+                    with contextlib.suppress(LiudongError):  # tried again at the next sync
+                        noted = acknowledge_appraisals(self.store)  # M-4.2: sent next round
                 outbox_empty = not self.store.state.pending_count()
             report.sent += max(0, min(answer["acked"], before_acked + sent) - before_acked)
             report.received += len(answer["changes"])
@@ -329,7 +336,8 @@ class Device:
             report.reset = report.reset or bool(answer.get("reset"))
             if not answer["more"] and outbox_empty:
                 break
-            if not answer["more"] and not sent and answer["acked"] >= before_acked:
+            if not answer["more"] and not sent and not noted and \
+                    answer["acked"] >= before_acked:
                 break  # nothing moves: do not loop (the next sync tries again)
         report.conflicts = sum(1 for c in self.store.live("conflict")
                                if c.get("status") == "open")

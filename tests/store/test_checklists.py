@@ -98,7 +98,9 @@ def test_m2_2c_probation_converted_on_time(world: World) -> None:
     not_done(check(world, member_id, "M-2.2c"), "2026-07-15", "30 天")
     review = world.store.put("probation_review", {"member_id": member_id, "due_on": "2026-07-15"})
     not_done(check(world, member_id, "M-2.2c"))  # a review without a decision is not one
-    world.store.put("probation_review", {"decision": "converted", "meeting_on": "2026-06-10"},
+    world.store.put("probation_review", {"decision": "converted", "meeting_on": "2026-06-10",
+                                         "approved_by_org_id": world.town,
+                                         "approved_on": "2026-06-12"},
                     review)
     c = check(world, member_id, "M-2.2c")
     assert c.done and c.evidence_ids == (review,)

@@ -29,7 +29,8 @@ class World:
         self.store = store
         self.county = store.put("org", {"name": "光山县委", "kind": "county"})
         self.town = store.put("org", {"name": "城关镇党委", "kind": "committee",
-                                      "parent_id": self.county})
+                                      "parent_id": self.county,
+                                      "can_approve_probationary": True})
         self.a = store.put("org", {"name": "城关村党支部", "kind": "branch", "parent_id": self.town})
         self.b = store.put("org", {"name": "东关村党支部", "kind": "branch", "parent_id": self.town})
 
@@ -200,8 +201,9 @@ def test_m2_2c_probation_conversion_due_within_30_days(world: World) -> None:
     review = world.store.put("probation_review", {"member_id": member_id,
                                                   "due_on": "2026-07-15"})
     assert len(world.items(D(2026, 7, 20), kind="probation_due")) == 1  # no decision yet
-    world.store.put("probation_review", {"decision": "converted", "meeting_on": "2026-07-14"},
-                    review)
+    world.store.put("probation_review", {"decision": "converted", "meeting_on": "2026-07-14",
+                                         "approved_by_org_id": world.town,
+                                         "approved_on": "2026-07-16"}, review)
     assert world.items(D(2026, 7, 20), kind="probation_due") == []
 
 
@@ -209,7 +211,10 @@ def test_m2_2c_an_extended_probation_is_due_again(world: World) -> None:
     member_id = world.member("冯十二", standing="probationary", joined_on="2024-07-15",
                              probation_ends_on="2025-07-15")
     world.store.put("probation_review", {"member_id": member_id, "due_on": "2025-07-15",
-                                         "decision": "extended"})
+                                         "decision": "extended", "meeting_on": "2025-07-10",
+                                         "approved_by_org_id": world.town,
+                                         "approved_on": "2025-07-16",
+                                         "extended_until": "2026-07-15"})
     world.store.put("member", {"probation_ends_on": "2026-07-15"}, member_id)
     [item] = world.items(D(2026, 6, 20), kind="probation_due")
     assert item.rec_id == member_id
@@ -249,7 +254,8 @@ def test_m1_4_transfer_receipt_overdue_after_one_month(world: World) -> None:
     member_id = world.member("蒋十六")
     transfer = world.store.put("transfer", {
         "member_id": member_id, "from_org_id": world.a, "to_org_text": "深圳市南山区某党委",
-        "letter_no": "GS-2026-017", "issued_on": "2026-05-15", "status": "issued"})
+        "letter_no": "GS-2026-017", "issued_on": "2026-05-15", "status": "issued",
+        "dues_paid_until": "2026-05", "valid_days": 30, "receipt_due_on": "2026-06-15"})
     assert world.items(D(2026, 6, 15), kind="transfer_receipt_overdue") == []  # due that day
     [item] = world.items(D(2026, 6, 16), kind="transfer_receipt_overdue")
     assert (item.rec_id, item.member_id, item.mandate, item.since) == (
