@@ -398,6 +398,9 @@ def build_parser() -> Parser:
     from tui.cli_register import add_commands as add_register_commands
 
     add_register_commands(sub, command, Parser)
+    from tui.cli_workflow import add_commands as add_workflow_commands
+
+    add_workflow_commands(sub, command, Parser)
     from tui.cli_sync import add_commands
 
     add_commands(sub, command, Parser)

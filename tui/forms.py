@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.errors import LiudongError, NotFound
 from store.schema import TYPES, Field
+from tui import workflow_forms
 from tui.output import t
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "new_record": ("新增记录（任选类型）", "New record (any type)"),
 }
 # Titles of the forms the palette does not list (they need a record to start from).
-TITLES: dict[str, tuple[str, str]] = {**ACTIONS, "edit_record": ("编辑记录", "Edit a record")}
+TITLES: dict[str, tuple[str, str]] = {**ACTIONS, "edit_record": ("编辑记录", "Edit a record"),
+                                      **workflow_forms.TITLES}
 
 # Record types a person adds about a member, in the order the picker lists them; each is a
 # named action's type or a plain record.
@@ -69,7 +71,7 @@ CTX_KEYS: dict[str, tuple[str, ...]] = {
     "add_member": (), "edit_member": ("member_id",), "flow_out": ("member_id",),
     "flow_in": ("member_id",), "report_in": ("flow_id",), "end_flow": ("flow_id",),
     "log_contact": ("member_id",), "new_record": ("type_name", "member_id"),
-    "edit_record": ("rec_id",),
+    "edit_record": ("rec_id",), **{a: ("rec_id",) for a in workflow_forms.TITLES},
 }
 
 # The row that picks an existing member in the inflow form (not a field of any record).
@@ -213,6 +215,9 @@ def build(app: Any, action: str, ctx: dict[str, str]) -> FormSpec:
     store: Store = app.store
     today = app.today_date()
     zh, en = TITLES[action]
+
+    if action in workflow_forms.TITLES:
+        return workflow_forms.build(app, action, ctx)
 
     if action == "add_member":
         slots = _slots("member", ADD_MEMBER)

@@ -64,15 +64,21 @@ class KeyLine(Static):
         self.screen.bindings_updated_signal.subscribe(self, lambda _: self.refresh())
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if binding.show and active.enabled:
-                text.append(f" {self.app.get_key_display(binding)} ", style="bold reverse")
-                text.append(f" {binding.description} ")
+        keys = [(self.app.get_key_display(a.binding), a.binding.description)
+                for a in self.screen.active_bindings.values() if a.binding.show and a.enabled]
         if self.app.ENABLE_COMMAND_PALETTE:
-            text.append(" ctrl+p ", style="bold reverse")
-            text.append(t(" 命令 ", " commands "))
+            keys.append(("ctrl+p", t("命令", "commands")))
+        text = self._line(keys, " ")
+        if text.cell_len > self.size.width:  # a narrow terminal: every key still shows
+            text = self._line(keys, "")
+        return text
+
+    @staticmethod
+    def _line(keys: list[tuple[str, str]], pad: str) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for key, description in keys:
+            text.append(f"{pad}{key}{pad}", style="bold reverse")
+            text.append(f"{pad}{description} ")
         return text
 
 

@@ -43,11 +43,13 @@ class MemberScreen(Page):
     BINDINGS = [
         Binding("escape", "back", t("返回", "Back")),
         Binding("e", "edit", t("编辑", "Edit")),
-        Binding("o", "outflow", t("登记流出", "Outflow")),
+        Binding("o", "outflow", t("流出", "Outflow")),
         Binding("r", "report", t("报到", "Report-in")),
         Binding("c", "contact", t("联系", "Contact")),
-        Binding("x", "end_flow", t("结束流动", "End flow")),
-        Binding("a", "add", t("添加记录", "Add record")),
+        Binding("x", "end_flow", t("结束", "End flow")),
+        Binding("a", "add", t("添加", "Add record")),
+        Binding("t", "transfer", t("转接", "Transfer")),
+        Binding("p", "probation", t("转正", "Probation")),
     ]
 
     DEFAULT_CSS = """
@@ -283,3 +285,13 @@ class MemberScreen(Page):
 
     def action_add(self) -> None:
         self._form("pick_record")
+
+    def action_transfer(self) -> None:
+        from tui.workflow_forms import transfer_menu
+
+        transfer_menu(self.app, self.member_id)
+
+    def action_probation(self) -> None:
+        from tui.workflow_forms import probation_menu
+
+        probation_menu(self.app, self.member_id)
