@@ -39,6 +39,11 @@ class Batch:
             return None if doc.get("deleted") else doc
         return self.state.get(rec_id)
 
+    def stored(self, rec_id: str) -> dict[str, Any] | None:
+        """The record as the store holds it, before this batch: a batch becomes one op per
+        record, which the county server judges against this (a workflow's steps)."""
+        return self.state.get(rec_id)
+
     def load(self, rec_id: str) -> Rec | None:
         if rec_id in self._pending:
             doc = self._pending[rec_id]

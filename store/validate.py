@@ -340,6 +340,10 @@ class Context(Protocol):
     def flows_of(self, member_id: str) -> list[Rec]:
         """The member's live flows."""
 
+    def stored(self, rec_id: str) -> Mapping[str, Any] | None:
+        """The record before the change being judged: on a device, before the batch (which the
+        server receives as one op per record); on the server, before the op."""
+
     def id_number_holder(self, number: str, rec_id: str) -> tuple[str, str] | None:
         """Another live member with this ID number, described for a message (zh, en): the
         device names the member; the server only the organization that holds it."""
@@ -479,7 +483,7 @@ def _flow_rules(rtype: RecordType, r: Mapping[str, Any], today: dt.date, ctx: Co
 
 def _before(ctx: Context, rec_id: str | None) -> Mapping[str, Any]:
     """The record as it is before the change ({} when it is being made)."""
-    return (ctx.lookup(rec_id) if rec_id else None) or {}
+    return (ctx.stored(rec_id) if rec_id else None) or {}
 
 
 def _step_rules(rtype: RecordType, r: Mapping[str, Any], ctx: Context,

@@ -247,12 +247,15 @@ def _county(engine: Any, today: dt.date) -> Orgs:
                                       "南街社区党支部"]),
             ("十里镇党委", "411522101", ["十里村党支部", "王湾村党支部"])):
         ids[town] = add_org(engine, {"name": town, "kind": "committee", "parent_id": county,
-                                     "division_code": code})
+                                     "division_code": code, "can_approve_probationary": True})
         for name in branches:
             ids[name] = add_org(engine, {"name": name, "kind": "branch", "parent_id": ids[town],
                                          "secretary": "李建国" if name == "城关村党支部" else None})
-    ids["光山县流动党员党委"] = add_org(engine, {"name": "光山县流动党员党委", "kind": "mobile_branch",
-                                          "parent_id": county})
+    # M-4.1: set up with the county committee's approval
+    ids["光山县流动党员党委"] = add_org(engine, {
+        "name": "光山县流动党员党委", "kind": "mobile_branch", "parent_id": county,
+        "approved_by_org_id": county,
+        "approved_on": (today - dt.timedelta(days=400)).isoformat()})
     branches = [ids["城关村党支部"], ids["东关村党支部"], ids["西关村党支部"]]
     send_task(engine, {"issued_by_org_id": county, "target_org_ids": branches,
                        "title": "开展流动党员集中排查，核实失联党员情况",
@@ -314,6 +317,7 @@ def _build(files: Files, server: CountyServer, members: int, today: dt.date,
         host.sync()
         home.sync()  # brings the other branch's members hosted here and its records
         host_here(home.store, story, orgs, today, rng)
+        _ledger_and_letters(home.store, town.store, orgs, today)
         home.sync()
         town.sync()
         # The same fields changed on two laptops before either heard of the other: the town
@@ -333,6 +337,31 @@ def _build(files: Files, server: CountyServer, members: int, today: dt.date,
         for device in laptops:
             device.close()
             device.store.close()
+
+
+def _ledger_and_letters(home: Store, town: Store, orgs: Orgs, today: dt.date) -> None:
+    """The dues ledger (M-5.3): the town allocates to the branch, the branch spends; and the
+    a transfer of membership drafted (M-1.4; demo_data.py makes the issued and received ones). Made before the town's first sync of them, so both laptops' writes travel."""
+    from store.workflows import draft_transfer
+
+    def day(n: int) -> str:
+        return (today - dt.timedelta(days=n)).isoformat()
+
+    with town.batch(today) as b:
+        for purpose, amount in (("education", 3000), ("activities", 2000), ("condolence", 1500)):
+            b.put("fund", {"org_id": orgs.home, "on": day(300), "kind": "allocation",
+                           "purpose": purpose, "amount_yuan": amount,
+                           "note": "党费返还：流动党员教育管理专项"})
+    with home.batch(today) as b:
+        for on, purpose, amount, note in ((250, "education", 860, "流动党员网上学习平台流量补贴"),
+                                          (120, "activities", 1240, "春节返乡流动党员座谈会"),
+                                          (60, "condolence", 600, "走访慰问困难流动党员 3 人")):
+            b.put("fund", {"org_id": orgs.home, "on": day(on), "kind": "expense",
+                           "purpose": purpose, "amount_yuan": amount, "note": note})
+    settled = [m for m in home.live("member") if not home.state.open_flow_of(m["id"])
+               and not m.get("archived") and m.get("home_org_id") == orgs.home]
+    if settled:  # moving to the host branch for good: a draft, its letter not yet issued
+        draft_transfer(home, settled[-1]["id"], {"to_org_id": orgs.host})
 
 
 # -- the summary --------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class Story:
     conflict_member: str = ""
     conflict_notes: str = ""
     conflict_flow: str = ""
+    receipts: list[tuple[str, str]] = field(default_factory=list)  # (transfer, received_on)
 
 
 class People:
@@ -191,6 +192,9 @@ def build_home(store: Store, orgs: Orgs, people: People, members: int, today: dt
                transferred, ended_other)
         story.probation_hosted = _probation(b, today, probationary[0] if probationary
                                             else None, outflow_host[1])
+    with store.batch(today) as b:  # the receipts came back (a step of its own: M-1.4)
+        for transfer_id, received_on in story.receipts:
+            b.put("transfer", {"received_on": received_on, "status": "received"}, transfer_id)
     story.conflict_member = rng.choice([i for i in story.at_home if i not in story.drifting])
     story.conflict_notes = by_name["张三"]
     story.conflict_flow = story.hosted_at_host[-1][1]
@@ -263,13 +267,13 @@ def _flows(b: Batch, story: Story, orgs: Orgs, rng: random.Random, today: dt.dat
         if reason == "transferred":
             # membership moved to the host; the receipt came back
             issued = _after(ended, rng, -20, -5, today)
-            b.put("transfer", {
+            story.receipts.append((b.put("transfer", {
                 "member_id": member_id, "from_org_id": orgs.home,
                 "to_org_text": rng.choice([d[3] for d in DESTINATIONS if d[3]]),
                 "letter_no": f"光组转〔{issued[:4]}〕{rng.randint(10, 99)}号",
                 "dues_paid_until": issued[:7], "valid_days": 30, "issued_on": issued,
                 "receipt_due_on": _after(issued, rng, 30, 30, dt.date.max),
-                "received_on": _after(issued, rng, 8, 25, today), "status": "received"})
+                "status": "issued"}), _after(issued, rng, 8, 25, today)))
             b.put("member", {"archived": "transferred"}, member_id)
     # settled for more than a year with a host outside: a transfer issued, its receipt late
     settled = outflow_ext[5]

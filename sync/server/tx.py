@@ -101,6 +101,11 @@ class Tx:
             return None
         return {"id": rec.rec_id, "type": rec.type, **rec.fields}
 
+    def stored(self, rec_id: str) -> dict[str, Any] | None:
+        """``validate.Context``: the record before the op being judged (each op is judged
+        against what the ops before it left)."""
+        return self.lookup(rec_id)
+
     def flows_of(self, member_id: str) -> list[Rec]:
         # asked several times per member op (sides, anchors, validation): worked out once,
         # again only after one of the member's flows changes (put)

@@ -85,6 +85,9 @@ class Alone:
     def lookup(self, rec_id: str) -> dict[str, Any] | None:
         return {ORG_ID: OTHER_ORG}.get(rec_id)
 
+    def stored(self, rec_id: str) -> dict[str, Any] | None:
+        return self.lookup(rec_id)
+
     def flows_of(self, member_id: str) -> list[Any]:
         return []
 

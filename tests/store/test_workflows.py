@@ -265,3 +265,15 @@ def test_m4_2_applications_move_forward_one_stage_at_a_time(c: County) -> None:
         c.store.put("application", {"stage": "applicant"}, app)
     assert c.store.get(app)["stage"] == "candidate"
 
+
+
+def test_m1_4_a_batch_is_judged_as_the_one_op_the_server_receives(c: County) -> None:
+    """Issued and received in one batch reach the server as one op creating a received
+    transfer, which it refuses: so is it here, when typed."""
+    member_id = c.member()
+    with pytest.raises(ValidationError) as exc, c.store.batch() as b:
+        transfer = b.put("transfer", {"member_id": member_id, "to_org_text": "外县党委",
+                                      "status": "issued", "dues_paid_until": "2026-01"})
+        b.put("transfer", {"status": "received"}, transfer)
+    assert rules(exc) == {("status", "step")}
+    assert list(c.store.live("transfer")) == []
