@@ -30,6 +30,10 @@ class Batch:
         self.state = store.state
         self.today = today or dt.date.today()
         self._pending: dict[str, dict[str, Any]] = {}  # rec_id → record as it will be
+        # what the rules look up among the pending records, kept as they are put (an import of
+        # 10,000 members is one batch: a scan per put would make it quadratic)
+        self._pending_numbers: dict[str, set[str]] = {}  # ID number → members
+        self._pending_flows: dict[str, set[str]] = {}  # member → flows
         self._changes: dict[str, dict[str, Any]] = {}  # rec_id → {"type", "set", "deleted"}
 
     # -- the register as the rules see it, with this batch's changes ----------------------------
@@ -55,8 +59,8 @@ class Batch:
 
     def flows_of(self, member_id: str) -> list[Rec]:
         flows = {f.rec_id: f for f in self.state.flows_of(member_id)}
-        for rec_id, doc in self._pending.items():
-            if doc["type"] == "flow" and doc.get("member_id") == member_id:
+        for rec_id in sorted(self._pending_flows.get(member_id, ())):
+            if self._pending[rec_id].get("member_id") == member_id:
                 found = self.load(rec_id)
                 if found is not None and not found.deleted:
                     flows[rec_id] = found
@@ -68,9 +72,8 @@ class Batch:
         return self.state.subtree(org_id)
 
     def id_number_holder(self, number: str, rec_id: str) -> tuple[str, str] | None:
-        holders = [self.state.by_id_number.get(number)] + [
-            i for i, d in self._pending.items() if d["type"] == "member"
-            and d.get("id_number") == number]
+        holders = [self.state.by_id_number.get(number),
+                   *sorted(self._pending_numbers.get(number, ()))]
         for holder in holders:
             doc = self.lookup(holder) if holder and holder != rec_id else None
             if doc is not None and doc.get("id_number") == number:
@@ -140,7 +143,7 @@ class Batch:
         change = self._changes.setdefault(rec_id, {"type": type_name, "set": {},
                                                    "deleted": False})
         change["set"].update(changed)
-        self._pending[rec_id] = {**merged, "id": rec_id, "type": type_name}
+        self._keep(rec_id, {**merged, "id": rec_id, "type": type_name})
         workflows.follow(self, type_name, rec_id, current, merged)
         return rec_id
 
@@ -158,7 +161,14 @@ class Batch:
         change = self._changes.setdefault(rec_id, {"type": found["type"], "set": {},
                                                    "deleted": False})
         change["deleted"] = True
-        self._pending[rec_id] = {**found, "deleted": True}
+        self._keep(rec_id, {**found, "deleted": True})
+
+    def _keep(self, rec_id: str, doc: dict[str, Any]) -> None:
+        self._pending[rec_id] = doc
+        if doc["type"] == "member" and doc.get("id_number"):
+            self._pending_numbers.setdefault(doc["id_number"], set()).add(rec_id)
+        elif doc["type"] == "flow" and doc.get("member_id"):
+            self._pending_flows.setdefault(doc["member_id"], set()).add(rec_id)
 
     def _authorize(self, type_name: str, rec_id: str, merged: dict[str, Any],
                    changed: dict[str, Any], deleted: bool, before_batch: bool = False) -> None:

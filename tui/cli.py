@@ -410,6 +410,9 @@ def build_parser() -> Parser:
     from tui.cli_worklist import add_commands as add_worklist_commands
 
     add_worklist_commands(sub, command)
+    from tui.cli_io import add_commands as add_io_commands
+
+    add_io_commands(sub, command)
     return p
 
 
