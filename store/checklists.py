@@ -218,6 +218,9 @@ class _Context:
 
     def probation(self, member: dict[str, Any], records: _Records) -> Check:
         """M-2.2c: a decision recorded for the probation that ends on ``probation_ends_on``."""
+        converted = [r for r in records.of("probation_review") if r.get("decision") == "converted"]
+        if member.get("standing") != "probationary" and converted:
+            return _check("M-2.2c", True, [r["id"] for r in converted])  # converted: done
         if member.get("standing") != "probationary":
             return _check("M-2.2c", False, (member["id"],), (
                 "不适用：正式党员", "does not apply: a full member"), applies=False)

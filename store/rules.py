@@ -31,10 +31,15 @@ The rules, as the records allow them to be read (each is due on the day its cuto
   from that organization;
 - conflict, rejected: open sync conflicts, and writes the county refused (``meta["rejected"]``).
 
-One pass over each table that matters (flows, contacts, appraisals, meetings, members,
-transfers, tasks), the per-member index for the few records of one member; nothing is scanned
-per member. Thresholds become ISO dates compared with the records' dates; date arithmetic is
-memoized; texts are made when read. ``bench/bench_rules.py`` measures it. No I/O.
+What the rules read per member comes from the state's indexes (store/indexes.py: the open
+flow, the last reached contact, the appraised years, the transfers under way, the lost and the
+probationary members, the issued letters), kept up to date by every commit, so a worklist makes
+no pass over the contacts, appraisals and transfers; only the meetings (a few hundred) are read
+whole. Everything comes from the ``State`` (its tables, indexes and metadata), nothing from the
+store's files. Thresholds become ISO dates compared with the records' dates; date arithmetic is
+memoized; texts are made when read. A worklist is kept per revision of the state, so a second
+look without a commit in between (the county statistics, the worklist screen) costs a copy.
+``bench/bench_rules.py`` measures it. No I/O.
 """
 
 from __future__ import annotations
@@ -43,14 +48,15 @@ import calendar
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
-from itertools import compress
-from operator import itemgetter, methodcaller
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .indexes import EMPTY
+from .rules_index import BY_SINCE, MeetingIndex, kept_for
 from .schema import TYPES
 
 if TYPE_CHECKING:
+    from .state import State
     from .store import Store
 
 
@@ -182,36 +188,27 @@ def hlc_date(hlc: str) -> dt.date:
     return dt.datetime.fromtimestamp(int(hlc[:12], 16) / 1000).date()
 
 
-def last_reached(store: Store) -> dict[str, str]:
-    """member id → the date of the latest reached contact the store holds."""
-    out: dict[str, str] = {}
-    for c in store.live("contact"):
-        if c.get("reached"):
-            m, on = c.get("member_id"), c.get("on") or ""
-            if on > out.get(m, ""):  # type: ignore[arg-type]
-                out[m] = on  # type: ignore[index]
-    return out
+# Date arithmetic on ISO strings, memoized across calls (a date's arithmetic never changes):
+# thousands of items share a few thousand dates, and parsing one costs more than an item.
+@lru_cache(maxsize=1 << 16)
+def _ordinal(iso: str) -> int:
+    return dt.date.fromisoformat(iso).toordinal()
 
 
-def open_flows(store: Store) -> dict[str, dict[str, Any]]:
-    """member id → its open flow (the latest left, should there be more than one)."""
-    out: dict[str, dict[str, Any]] = {}
-    for f in store.live("flow"):
-        if f.get("status") == "ended":
-            continue
-        m = f.get("member_id")
-        prev = out.get(m) if m else None
-        if m and (prev is None or f.get("left_on", "") > prev.get("left_on", "")):
-            out[m] = f
-    return out
+@lru_cache(maxsize=1 << 16)
+def plus_days(iso: str, days: int) -> str:
+    """The ISO date ``days`` after ``iso``."""
+    return dt.date.fromordinal(_ordinal(iso) + days).isoformat()
+
+
+@lru_cache(maxsize=1 << 16)
+def plus_months(iso: str, months: int) -> str:
+    """The ISO date ``months`` after ``iso`` (``add_months``)."""
+    return add_months(dt.date.fromisoformat(iso), months).isoformat()
 
 
 # An item made from a tuple of its fields at C speed (``Item(...)`` runs Python code).
 _make_item = partial(tuple.__new__, Item)
-_LOST = methodcaller("get", "lost_contact_since")
-_STANDING = methodcaller("get", "standing")
-_PROBATIONARY = "probationary".__eq__
-_ID = itemgetter("id")
 
 
 # -- the worklist ------------------------------------------------------------------------------
@@ -220,15 +217,24 @@ def worklist(store: Store, today: dt.date | None = None,
              settings: Thresholds | None = None) -> list[Item]:
     """Everything due for the store's organization on ``today``, grouped by kind (the order of
     KINDS), the oldest first within a group."""
-    rules = _Rules(store, today or dt.date.today(), settings or Thresholds())
-    rules.run()
+    return list(state_worklist(store.state, today or dt.date.today(), settings or Thresholds()))
+
+
+def state_worklist(state: State, today: dt.date, cfg: Thresholds) -> tuple[Item, ...]:
+    """The worklist over a ``State`` (on a device or the county server), kept between calls
+    and brought up to date member by member (store/rules_index.py)."""
+    return kept_for(state).worklist(state, today, cfg, _Rules)
+
+
+def fresh_worklist(state: State, today: dt.date, cfg: Thresholds) -> tuple[Item, ...]:
+    """The worklist worked out from nothing (what the kept one must always equal)."""
+    rules = _Rules(state, dict(state.meta), today, cfg)
+    rules.member_part(None)
+    rules.shared_part()
     out: list[Item] = []
-    by_since = itemgetter(4, 2)  # since, rec_id
     for kind in KINDS:
-        found = rules.found[kind]
-        found.sort(key=by_since)
-        out += found
-    return out
+        out += sorted(rules.found[kind], key=BY_SINCE)
+    return tuple(out)
 
 
 class _Rules:
@@ -236,14 +242,17 @@ class _Rules:
     record is due when its date is on or before the cutoff), so a record that is not due costs
     a string comparison."""
 
-    def __init__(self, store: Store, today: dt.date, cfg: Thresholds) -> None:
-        self.store = store
+    def __init__(self, state: State, meta: dict[str, Any], today: dt.date,
+                 cfg: Thresholds) -> None:
+        self.state = state
+        self.meta = meta
         self.today = today
         self.iso = today.isoformat()
         self.cfg = cfg
-        self.own = store.meta.get("own_org_id")
-        self.subtree = store.state.own_subtree()
+        self.own = meta.get("own_org_id")
+        self.subtree = state.subtree(self.own) if self.own else set()
         self.found: dict[str, list[Item]] = {kind: [] for kind in KINDS}
+        self.meetings: MeetingIndex | None = None  # the meetings read, when kept from before
 
         def before(days: int) -> str:
             return (today - dt.timedelta(days=days)).isoformat()
@@ -258,19 +267,16 @@ class _Rules:
         self.last_year = today.year - 1
         self.year_end, self.year_start = f"{today.year - 1}-12-31", f"{today.year}-01-01"
         self._today_ord = today.toordinal()
-        self._ordinals: dict[str, int] = {}
-        self._shifted: dict[tuple[str, int], str] = {}
-        self._months: dict[tuple[str, int], str] = {}
         self._org_names: dict[str, str] = {}
 
     def name(self, member_id: str | None) -> str:
-        doc = self.store.get(member_id) if member_id else None
+        doc = self.state.get(member_id) if member_id else None
         return str(doc.get("name") or "") if doc else "?"
 
     def org_name(self, org_id: str | None) -> str:
         found = self._org_names.get(org_id or "")
         if found is None:
-            doc = self.store.get(org_id) if org_id else None
+            doc = self.state.get(org_id) if org_id else None
             found = str(doc.get("name") or org_id) if doc else str(org_id or "")
             self._org_names[org_id or ""] = found
         return found
@@ -284,58 +290,51 @@ class _Rules:
               side: str = "") -> None:
         self.add(kind, rec_id, member_id, since, "plain", (zh, en), side)
 
-    # Date arithmetic on ISO strings, memoized: thousands of items share a few hundred dates,
-    # and parsing one costs more than the rest of an item.
     def days_since(self, iso: str) -> int:
-        return self._today_ord - self._ordinal(iso)
+        return self._today_ord - _ordinal(iso)
 
-    def _ordinal(self, iso: str) -> int:
-        found = self._ordinals.get(iso)
-        if found is None:
-            found = self._ordinals[iso] = dt.date.fromisoformat(iso).toordinal()
-        return found
+    plus_days = staticmethod(plus_days)
+    plus_months = staticmethod(plus_months)
 
-    def plus_days(self, iso: str, days: int) -> str:
-        key = (iso, days)
-        found = self._shifted.get(key)
-        if found is None:
-            found = self._shifted[key] = dt.date.fromordinal(self._ordinal(iso) + days).isoformat()
-        return found
-
-    def plus_months(self, iso: str, months: int) -> str:
-        key = (iso, months)
-        found = self._months.get(key)
-        if found is None:
-            found = self._months[key] = add_months(dt.date.fromisoformat(iso), months).isoformat()
-        return found
-
-    def run(self) -> None:
-        store = self.store
-        flows = open_flows(store)
-        live = list(store.live("member"))
-        members = dict(zip(map(_ID, live), live))
+    def member_part(self, member_ids: set[str] | None) -> None:
+        """The items about members one by one (MEMBER_KINDS), of every member or of these:
+        each depends on the member's own records, the day, the settings and the organizations
+        only, so a kept worklist works out again those of the members whose records changed.
+        The indexes are read through copies taken in one C call: safe while another thread
+        commits (the member table itself is read, deleted members passed over where met)."""
+        ix, members = self.state.ix, self.state.data["member"]
+        if member_ids is None:
+            flows, lost, ends = dict(ix.open_flow), dict(ix.lost_since), dict(ix.probation_ends)
+        else:
+            flows, lost, ends = ({m: v for m in member_ids if (v := index.get(m)) is not None}
+                                 for index in (ix.open_flow, ix.lost_since, ix.probation_ends))
         handled = self.flow_items(members, flows)
-        self.member_items(members, flows, handled)
+        self.member_items(members, lost, ends, handled)
+
+    def shared_part(self) -> None:
+        """The items that depend on more than one member's records: recomputed every time."""
+        self.probable_items(self.state.data["member"])
         self.transfer_items()
         self.task_items()
         self.sync_items()
 
     # -- members on an open flow ---------------------------------------------------------------
-    def flow_items(self, members: dict[str, dict[str, Any]],
-                   flows: dict[str, dict[str, Any]]) -> set[str]:
+    def flow_items(self, members: dict[str, dict[str, Any]], flows: dict[str, str]) -> set[str]:
         """The rules about a member on an open flow this organization is a side of; returns
         those members. One loop with everything it reads bound locally: it runs once per open
         flow, thousands of times in a large register."""
-        store, subtree, cfg = self.store, self.subtree, self.cfg
-        reached_on = last_reached(store)
-        appraised = {a.get("member_id") for a in store.live("appraisal")
-                     if a.get("year") == self.last_year}
-        transferring = {t.get("member_id") for t in store.live("transfer")
-                        if t.get("status") in ("draft", "issued", "received")}
+        subtree, cfg, ix, last_year = self.subtree, self.cfg, self.state.ix, self.last_year
+        flow_table = self.state.data["flow"]
+        reached_on, appraised, transferring = ix.last_reached, ix.appraised, ix.transferring
         report_cut, lost_cut, contact_cut, abroad_cut = (
             self.report_cut, self.lost_cut, self.contact_cut, self.abroad_cut)
         year_end, transfer_cut = self.year_end, self.transfer_cut
-        plus_days, plus_months, days_since = self.plus_days, self.plus_months, self.days_since
+        year_start, probation_from, org_name = self.year_start, self.probation_from, self.org_name
+        report_days, lost_months, transfer_months = (
+            cfg.report_days, cfg.lost_contact_months, cfg.transfer_after_months)
+        today_ord, ordinal = self._today_ord, _ordinal
+        today, plus_days, plus_months = self.today, self.plus_days, self.plus_months
+        months_away: dict[str, int] = {}  # left_on → whole months since
         found = self.found
         make = _make_item
         report, lost_contact, contact_due, no_person, appraisal, transfer = (
@@ -343,23 +342,26 @@ class _Rules:
                                       "no_contact_person", "appraisal_missing",
                                       "transfer_suggested"))
         handled: set[str] = set()
-        for mid, flow in flows.items():
+        for mid, fid in flows.items():
+            flow = flow_table.get(fid)
+            if flow is None:  # purged since the copy of the index was taken
+                continue
             outflow = flow.get("home_org_id") in subtree
             inflow = flow.get("host_org_id") in subtree
-            if not (outflow or inflow):
+            if not (outflow or inflow) or flow.get("deleted") or flow.get("status") == "ended":
                 continue
             member = members.get(mid)
-            if member is None or member.get("archived"):
+            if member is None or member.get("archived") or member.get("deleted"):
                 continue
             handled.add(mid)
             side = "home" if outflow else "host"
-            fid, name, left = flow["id"], member.get("name") or "?", flow["left_on"]
+            name, left = member.get("name") or "?", flow["left_on"]
 
             # M-1.2 report overdue: pending more than 30 days after leaving
             if left < report_cut and flow.get("status") == "pending_report":
                 report(make(("report_overdue", "M-1.2", fid, mid,
-                             plus_days(left, cfg.report_days), side, "report_overdue",
-                             (name, days_since(left), left))))
+                             plus_days(left, report_days), side, "report_overdue",
+                             (name, today_ord - ordinal(left), left))))
 
             # M-2.2b / M-2.3b contact due (90 days, 180 abroad), lost contact (6 months):
             # counted from the latest reached contact, or from leaving when none came since
@@ -369,7 +371,7 @@ class _Rules:
             mandate = "M-2.2b" if outflow else "M-2.3b"
             if (lost and (reached or "") < lost) or ref <= lost_cut:
                 since = lost if lost and (reached or "") < lost else plus_months(
-                    ref, cfg.lost_contact_months)
+                    ref, lost_months)
                 lost_contact(make(("lost_contact", mandate, fid, mid, since, side, "lost_contact",
                                    (name, since, reached or "无记录", reached or "never"))))
             else:
@@ -378,7 +380,8 @@ class _Rules:
                     since = plus_days(ref, cfg.contact_days_abroad if abroad
                                       else cfg.contact_days)
                     contact_due(make(("contact_due", mandate, fid, mid, since, side,
-                                      "contact_due", (name, days_since(ref), reached or "无记录",
+                                      "contact_due", (name, today_ord - ordinal(ref),
+                                                      reached or "无记录",
                                                       reached or "never"))))
 
             # M-2.2b, M-2.3b a designated contact person on each side
@@ -391,56 +394,61 @@ class _Rules:
                                 (name,))))
 
             # M-2.3e appraisal for last year, for a member who was mobile then
-            if left <= year_end and mid not in appraised:
-                appraisal(make(("appraisal_missing", "M-2.3e", mid, mid, self.year_start, side,
-                                "appraisal_missing", (name, self.last_year))))
+            if left <= year_end and last_year not in appraised.get(mid, EMPTY):
+                appraisal(make(("appraisal_missing", "M-2.3e", mid, mid, year_start, side,
+                                "appraisal_missing", (name, last_year))))
 
             # M-1.4 transfer suggested: a flow this old with a known host (the home's call)
             if outflow and left <= transfer_cut and mid not in transferring and (
                     flow.get("host_org_id") or flow.get("external_host")):
-                today = self.today
-                months = ((today.year - int(left[:4])) * 12 + today.month - int(left[5:7])
-                          - (today.day < int(left[8:10])))
-                host = (self.org_name(flow["host_org_id"]) if flow.get("host_org_id")
-                        else flow["external_host"])
+                months = months_away.get(left)
+                if months is None:
+                    months = months_away[left] = (
+                        (today.year - int(left[:4])) * 12 + today.month - int(left[5:7])
+                        - (today.day < int(left[8:10])))
+                host_id = flow.get("host_org_id")
+                host = org_name(host_id) if host_id else flow["external_host"]
                 transfer(make(("transfer_suggested", "M-1.4", fid, mid,
-                               plus_months(left, cfg.transfer_after_months), "home",
+                               plus_months(left, transfer_months), "home",
                                "transfer_suggested", (name, months, host))))
 
             # M-2.2c for a member hosted here (the home side's comes from member_items)
             if not outflow and member.get("standing") == "probationary":
                 ends = member.get("probation_ends_on")
-                if ends and ends <= self.probation_from:
+                if ends and ends <= probation_from:
                     self.probation_item(member, ends, home=False)
         return handled
 
     # -- members: lost contact without a flow, probation, probably mobile ----------------------
-    def member_items(self, members: dict[str, dict[str, Any]], flows: dict[str, dict[str, Any]],
-                     handled: set[str]) -> None:
-        """The home side's rules over its members. The members are filtered at C speed
-        (``filter``/``compress``/set operations) and only those a rule may concern are looked
-        at: most of a register's members have nothing due."""
-        subtree, window = self.subtree, self.window
-        docs = members.values()
-        for m in filter(_LOST, docs):
-            if m.get("home_org_id") in subtree and m["id"] not in handled and \
-                    not m.get("archived"):
-                name, lost = m.get("name") or "?", m["lost_contact_since"]
-                self.add("lost_contact", m["id"], m["id"], lost, "lost_contact_member",
-                         (name, lost), "home")
-        for m in compress(docs, map(_PROBATIONARY, map(_STANDING, docs))):
-            ends = m.get("probation_ends_on")
-            if ends and ends <= self.probation_from and m.get("home_org_id") in subtree and \
-                    not m.get("archived"):
+    def member_items(self, members: dict[str, dict[str, Any]], lost_since: dict[str, str],
+                     probation_ends: dict[str, str], handled: set[str]) -> None:
+        """The home side's rules over its members lost or on probation (from the indexes):
+        most of a register's members have nothing due."""
+        subtree = self.subtree
+        for mid, lost in lost_since.items():
+            m = members.get(mid)
+            if m is not None and m.get("lost_contact_since") == lost and not m.get("deleted") \
+                    and m.get("home_org_id") in subtree and mid not in handled \
+                    and not m.get("archived"):
+                self.add("lost_contact", mid, mid, lost, "lost_contact_member",
+                         (m.get("name") or "?", lost), "home")
+        for mid, ends in probation_ends.items():
+            m = members.get(mid)
+            if ends <= self.probation_from and m is not None and not m.get("deleted") and \
+                    m.get("home_org_id") in subtree and not m.get("archived"):
                 self.probation_item(m, ends, home=True)
 
-        # M-1.1: no attendance at any meeting for six months while the home branch held some,
-        # and no open flow
-        meetings = _MeetingIndex(self.store, window)
+    def probable_items(self, members: dict[str, dict[str, Any]]) -> None:
+        """M-1.1: no attendance at any meeting for six months while the home branch held some,
+        and no open flow. The absent are found with set operations at C speed."""
+        subtree, window = self.subtree, self.window
+        meetings = self.meetings or MeetingIndex(self.state, window)
         covered = meetings.covered
         suspects: dict[str, list[dict[str, Any]]] = {}  # home org → its absent members
-        for mid in members.keys() - meetings.present - flows.keys():
-            m = members[mid]
+        for mid in members.keys() - meetings.present - self.state.ix.open_flow.keys():
+            m = members.get(mid)
+            if m is None or m.get("deleted"):
+                continue
             home = m.get("home_org_id")
             if home not in covered or home not in subtree or m.get("archived"):
                 continue
@@ -461,7 +469,7 @@ class _Rules:
     def probation_item(self, m: dict[str, Any], ends: str, home: bool) -> None:
         """M-2.2c: probation ends within the window (or has ended) and no decision is recorded
         for it; the host is asked for its conduct report."""
-        reviews = self.store.state.records_of(m["id"], "probation_review")
+        reviews = self.state.records_of(m["id"], "probation_review")
         if any(r.get("decision") and (r["decision"] != "extended" or r.get("due_on", "") >= ends)
                for r in reviews):
             return
@@ -479,8 +487,11 @@ class _Rules:
     # -- transfers, tasks, sync ----------------------------------------------------------------
     def transfer_items(self) -> None:
         """M-1.4: an issued letter whose receipt has not come back within a month."""
-        for t in self.store.live("transfer"):
-            if t.get("status") != "issued" or t.get("received_on") or not t.get("issued_on"):
+        table = self.state.data["transfer"]
+        for rec_id in list(self.state.ix.receipts_due):
+            t = table.get(rec_id)
+            if t is None or t.get("deleted") or t.get("status") != "issued" or \
+                    t.get("received_on") or not t.get("issued_on"):
                 continue
             home = t.get("from_org_id") in self.subtree
             if not home and t.get("to_org_id") not in self.subtree:
@@ -499,9 +510,9 @@ class _Rules:
 
     def task_items(self) -> None:
         """M-5.4: a county task sent to this organization (or one below it) not answered done."""
-        done = {(r.get("task_id"), r.get("org_id")) for r in self.store.live("task_reply")
+        done = {(r.get("task_id"), r.get("org_id")) for r in self.state.live("task_reply")
                 if r.get("status") == "done"}
-        for task in self.store.live("task"):
+        for task in self.state.live("task"):
             for org in task.get("target_org_ids") or ():
                 if org not in self.subtree or (task["id"], org) in done:
                     continue
@@ -522,10 +533,10 @@ class _Rules:
                          f"{who}\u201c{title}\u201d {when_en}, not done yet")
 
     def sync_items(self) -> None:
-        for c in self.store.live("conflict"):
+        for c in self.state.live("conflict"):
             if c.get("status") != "open":
                 continue
-            subject = self.store.get(c.get("subject_id") or "", include_deleted=True)
+            subject = self.state.get(c.get("subject_id") or "", include_deleted=True)
             member_id = None
             if subject is not None:
                 member_id = subject["id"] if subject["type"] == "member" else \
@@ -540,16 +551,16 @@ class _Rules:
                      f"{title} 的「{what_zh}」在两处被同时修改，请选择保留的值",
                      f"{title_en}: {what_en} was changed in two places at once; choose the "
                      f"value to keep")
-        synced = self.store.meta.get("synced_at")
+        synced = self.meta.get("synced_at")
         since = (dt.datetime.fromtimestamp(synced).date().isoformat()
                  if isinstance(synced, (int, float)) else self.iso)
-        for r in self.store.meta.get("rejected", []):
+        for r in self.meta.get("rejected", []):
             if not isinstance(r, dict):
                 continue
             rtype = TYPES.get(str(r.get("type")))
             what_zh = r.get("title") or (rtype.zh if rtype else "记录")
             what_en = r.get("title") or (rtype.en if rtype else "record")
-            doc = self.store.get(str(r.get("rec_id")), include_deleted=True) \
+            doc = self.state.get(str(r.get("rec_id")), include_deleted=True) \
                 if r.get("rec_id") else None
             member_id = None
             if doc is not None:
@@ -558,41 +569,3 @@ class _Rules:
                      f"{what_zh}：县里未接受此修改（{r.get('zh') or '原因不明'}）",
                      f"{what_en}: the county did not accept this change "
                      f"({r.get('en') or 'no reason given'})")
-
-
-class _MeetingIndex:
-    """The meetings, read once: whether an organization's records cover the window of the
-    no-attendance rule (a meeting held on or before the window's start and one inside it), and
-    who attended any meeting inside it (attendance anywhere counts, M-3.2)."""
-
-    def __init__(self, store: Store, window: str) -> None:
-        self.window = window
-        self.first: dict[str, str] = {}
-        self.held: dict[str, int] = {}
-        self.present: set[str] = set()  # who attended any meeting inside the window
-        self._before: dict[str, list[dict[str, Any]]] = {}
-        for doc in store.live("meeting"):
-            org, held = doc.get("org_id"), doc.get("held_on") or ""
-            if not org or not held:
-                continue
-            if held < self.first.get(org, "9999"):
-                self.first[org] = held
-            if held >= window:
-                self.held[org] = self.held.get(org, 0) + 1
-                self.present.update(doc.get("attendee_ids") or ())
-            else:
-                self._before.setdefault(org, []).append(doc)
-        self.covered = {org for org, first in self.first.items()
-                        if first <= window and self.held.get(org)}
-
-    def last_attended(self, org: str, members: set[str]) -> dict[str, str]:
-        """member → the last meeting of ``org`` before the window the member attended."""
-        out: dict[str, str] = {}
-        pending = set(members)
-        for doc in sorted(self._before.get(org, ()), key=lambda d: d["held_on"], reverse=True):
-            if not pending:
-                break
-            for mid in pending.intersection(doc.get("attendee_ids") or ()):
-                out[mid] = doc["held_on"]
-            pending.difference_update(out)
-        return out

@@ -108,7 +108,7 @@ class State(EntriesMixin):
         self.versions: dict[str, dict[str, int]] = {}  # rec_id → {field: server_seq}; replaced
         self.search: dict[str, str] = {}  # member rec_id → search keys
         self.mine: set[str] = set()
-        self.ix = Indexes()
+        self.ix = Indexes(self.data)
         self._children: dict[str, list[str]] | None = None  # org id → ids of orgs under it
         self._subtrees: dict[str, set[str]] = {}
         # The ops this device made, in dev_seq order: those above meta["acked_dev_seq"] are the
