@@ -126,7 +126,9 @@ STATS = (  # OrgStats attribute, Chinese, English
     ("report_overdue", "逾期未报到", "report overdue"), ("contact_due", "应联系", "contact due"),
     ("lost", "失联", "lost contact"), ("appraisal_due", "应评议", "appraisal due"),
     ("appraised", "已评议", "appraised"), ("reported_rate", "报到率", "reported rate"),
-    ("appraisal_rate", "评议率", "appraisal rate"),
+    ("appraisal_rate", "评议率", "appraisal rate"), ("meetings", "近一年组织生活", "meetings (12 months)"),
+    ("attendance_rate", "参会率", "attendance rate"), ("fund_balance", "经费结余（元）", "fund balance (yuan)"),
+    ("tasks_overdue", "逾期任务", "tasks overdue"),
 )
 TITLES = {
     "outflow": ("流出党员台账", "Outflow ledger"),
@@ -225,6 +227,8 @@ def build_ledgers(store: Store, what: list[str], today: dt.date) -> list[Ledger]
                         value = show_value("org", "kind", value)
                     elif name.endswith("_rate"):
                         value = None if value is None else round(value, 4)
+                    elif name == "fund_balance":
+                        value = float(value)
                     row.append(value)
                 rows.append(row)
             zh, en = TITLES[key]

@@ -167,8 +167,9 @@ def cmd_admin_org_add(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     fields = fields_of(args, "o_")
-    if fields.get("parent_id"):
-        fields["parent_id"] = _org_id(engine, fields["parent_id"])
+    for name in ("parent_id", "approved_by_org_id"):  # M-4.1: the approving county committee
+        if fields.get(name):
+            fields[name] = _org_id(engine, fields[name])
     org_id = add_org(engine, fields)
     if args.json:
         print_json({"id": org_id, **fields})
@@ -271,19 +272,33 @@ def cmd_admin_task_send(args: argparse.Namespace) -> int:
 
 
 def cmd_admin_stats(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
+    from store.stats import COLUMNS, percent, yuan
     from sync.server.admin import stats
     from tui.output import print_json, t, table
 
-    rows = stats(_engine(args))
+    engine = _engine(args)
+    rows = stats(engine, _org_id(engine, args.org) if args.org else None)
     if args.json:
         print_json(rows)
         return 0
-    print(table([t("组织", "organization"), t("党员", "members"), t("流出", "away"),
-                 t("流入", "hosted"), t("待报到", "to report"), t("失联", "lost"),
-                 t("设备", "devices")],
-                [["  " * r["depth"] + r["name"], str(r["members"]), str(r["outflow"]),
-                  str(r["hosted"]), str(r["pending_report"]), str(r["lost_contact"]),
-                  str(r["devices"])] for r in rows]))
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = row[key]
+        if key.endswith("_rate"):
+            return percent(value)
+        if key == "fund_balance":
+            return yuan(Decimal(value))
+        return str(value)
+
+    def synced(at: float | None) -> str:
+        return dt.datetime.fromtimestamp(at).strftime("%m-%d %H:%M") if at else "—"
+
+    print(table([t("组织", "organization"), *(t(zh, en) for _, zh, en, _ in COLUMNS),
+                 t("设备", "devices"), t("最近同步", "last sync")],
+                [["  " * r["depth"] + r["name"], *(cell(r, key) for key, *_ in COLUMNS),
+                  str(r["devices"]), synced(r["last_sync"])] for r in rows]))
     return 0
 
 
@@ -557,7 +572,9 @@ def add_commands(sub: Any, command: Any, parser_class: type) -> None:
     sp.add_argument("--title", required=True)
     sp.add_argument("--body")
     sp.add_argument("--due", metavar="YYYY-MM-DD")
-    command(admin, "stats", cmd_admin_stats, "统计 / statistics", True)
+    command(admin, "stats", cmd_admin_stats, "统计 / statistics", True).add_argument(
+        "--org", help="只看该组织及其下级，按该组织设备所见统计 / this organization and those "
+        "below it, counted as its own devices count them")
     sp = command(admin, "backup", cmd_admin_backup,
                  "在线加密备份（口令取自 LIUDONG_BACKUP_PASSPHRASE 或提示输入）/ consistent, "
                  "encrypted backup (passphrase from LIUDONG_BACKUP_PASSPHRASE or asked for)")

@@ -7,6 +7,7 @@ goes through the same serialized transactions as the server's own.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import secrets
@@ -15,16 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from store.errors import LiudongError
 from store.ids import is_ulid
 from store.orgs import org_tree
+from store.stats import as_row, org_stats
+from store.view import RecordView
 
 from ..protocol import cert_fingerprint, enroll_proof, make_code, token_digest, unb64u
 from . import db, identity
 from .county import Refused, admin_put, live_records
-from .db import devices, enroll_codes, org_closure
+from .db import anchors, devices, enroll_codes, org_closure, records
+from .pull import View
+from .tx import SUBTREE
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -184,51 +189,78 @@ def revoke_device(engine: Engine, device_id: str) -> None:
 
 # -- statistics ----------------------------------------------------------------------------------
 
-def stats(engine: Engine) -> list[dict[str, Any]]:
-    """Per organization, counted on the spot (M-5.1): members, away, hosted, awaiting report,
-    lost contact, devices and their last sync."""
+# The records a device of an organization holds: every organization, and the records anchored
+# in its subtree (as the pull sends them, pull.py), tombstones left out.
+_IN_SCOPE = select(anchors.c.rec_id).where(anchors.c.org_id.in_(SUBTREE))
+_VIEW_ROWS = select(records).where(records.c.deleted.is_(False), or_(
+    records.c.type == "org", records.c.rec_id.in_(_IN_SCOPE)))
+
+
+class _ScopeView(View):
+    """The pull's view of records for one organization, with what it may see read at once
+    (the pull asks per person; a statistics view asks about every member)."""
+
+    def __init__(self, conn: Connection, org_id: str, subtree: set[str],
+                 in_scope: set[str]) -> None:
+        super().__init__(conn, org_id, subtree)
+        self.in_scope = in_scope
+
+    def visible(self, rec_id: str) -> bool:
+        return rec_id in self.in_scope
+
+
+def county_view(conn: Connection, org_id: str) -> RecordView:
+    """The register as a device of ``org_id`` holds it after a full sync: the same records in
+    the same wire form (a meeting's people only as far as they are in scope), folded into an
+    in-memory ``State`` by the code a device folds a sync answer with (store/view.py)."""
+    subtree = set(conn.execute(SUBTREE, {"org_id": org_id}).scalars())
+    in_scope = set(conn.execute(_IN_SCOPE, {"org_id": org_id}).scalars())
+    view = _ScopeView(conn, org_id, subtree, in_scope)
+    return RecordView.of_records(org_id, (view.wire(row) for row in conn.execute(
+        _VIEW_ROWS, {"org_id": org_id})))
+
+
+# Column names ``admin stats --json`` gave before it shared its figures with the county screen,
+# kept beside the shared ones because scripts read them (DESIGN §5: the command line is stable).
+_EARLIER_NAMES = {"id": "org_id", "hosted": "inflow", "pending_report": "pending",
+                  "lost_contact": "lost"}
+
+
+def stats(engine: Engine, org_id: str | None = None,
+          today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Per organization, counted on the spot (M-5.1) by the code the county screen runs
+    (store/stats.py) over what a device of each root organization (or of ``org_id``) would
+    hold; then the server's own columns: active devices and their last sync."""
+    day = today or dt.date.today()
     with db.read(engine) as conn:
-        orgs = list_orgs(engine)
+        if org_id is None:
+            orgs = [{"id": r.rec_id, **r.fields} for r in live_records(conn, "org")]
+            roots = [org["id"] for depth, org in org_tree(orgs) if depth == 0]
+        else:
+            roots = [org_id]
+        views = [county_view(conn, root) for root in roots]
         closure: dict[str, list[str]] = {}
-        for org_id, ancestor in conn.execute(select(org_closure.c.org_id,
-                                                    org_closure.c.ancestor_id)):
-            closure.setdefault(org_id, []).append(ancestor)
-        members = live_records(conn, "member")
-        flows = [f for f in live_records(conn, "flow") if f.fields.get("status") != "ended"]
+        for below, ancestor in conn.execute(select(org_closure.c.org_id,
+                                                   org_closure.c.ancestor_id)):
+            closure.setdefault(below, []).append(ancestor)
         device_rows = conn.execute(select(devices.c.org_id, devices.c.last_seen,
                                           devices.c.status)).all()
-    counts: dict[str, Counter[str]] = {o["id"]: Counter() for o in orgs}
-
-    def add(org_id: str | None, key: str) -> None:
-        for ancestor in closure.get(org_id or "", []):
-            if ancestor in counts:
-                counts[ancestor][key] += 1
-
-    for m in members:
-        if m.fields.get("archived"):
-            continue
-        add(m.fields.get("home_org_id"), "members")
-        if m.fields.get("lost_contact_since"):
-            add(m.fields.get("home_org_id"), "lost_contact")
-    # Mobility is derived from the open flow (DESIGN §2.2): outflow where it left from,
-    # inflow (hosted) where it is hosted.
-    for f in flows:
-        add(f.fields.get("home_org_id"), "outflow")
-        if f.fields.get("host_org_id"):
-            add(f.fields["host_org_id"], "hosted")
-        if f.fields.get("status") == "pending_report":
-            add(f.fields.get("home_org_id"), "pending_report")
+    # counted once the read has ended: a long read holds back SQLite's checkpoints
+    rows = [as_row(s) for view in views for s in org_stats(view, day)]
+    active: Counter[str] = Counter()
     last_seen: dict[str, float] = {}
-    for org_id, seen, status in device_rows:
-        if status == "active":
-            add(org_id, "devices")
-            for ancestor in closure.get(org_id, []):
-                if seen and seen > last_seen.get(ancestor, 0):
-                    last_seen[ancestor] = seen
-    return [{"id": o["id"], "name": o["name"], "kind": o["kind"], "depth": o["depth"],
-             **{k: counts[o["id"]][k] for k in ("members", "outflow", "hosted",
-                                                "pending_report", "lost_contact", "devices")},
-             "last_sync": last_seen.get(o["id"])} for o in orgs]
+    for device_org, seen, status in device_rows:
+        if status != "active":
+            continue
+        for ancestor in closure.get(device_org, []):
+            active[ancestor] += 1
+            if seen and seen > last_seen.get(ancestor, 0):
+                last_seen[ancestor] = seen
+    for row in rows:
+        row.update({old: row[new] for old, new in _EARLIER_NAMES.items()})
+        row["devices"] = active[row["org_id"]]
+        row["last_sync"] = last_seen.get(row["org_id"])
+    return rows
 
 
 # -- backup and restore --------------------------------------------------------------------------

@@ -109,6 +109,14 @@ def test_two_branches_and_the_county_share_one_record(server: Server, tmp_path: 
     assert stats["光山县委"]["members"] == 1 and stats["东关村党支部"]["hosted"] == 1
     assert stats["城关村党支部"]["outflow"] == 1 and stats["东关村党支部"]["outflow"] == 0
     assert stats["光山县委"]["devices"] == 3
+    assert stats["东关村党支部"]["inflow"] == 1 and stats["城关村党支部"]["reported_rate"] == 1.0
+    # the table, Chinese headings by default; --org: that organization and those below it
+    table = run("admin", "stats", db=db, lang="zh").stdout.splitlines()
+    assert table[0].split()[:6] == ["组织", "党员", "流出", "流入", "待报到", "报到率"]
+    assert "参会率" in table[0] and "经费" in table[0] and "最近同步" in table[0]
+    assert table[2].split()[:3] == ["光山县委", "1", "1"]
+    town = as_json(run("admin", "stats", "--org", "城关镇党委", "--json", db=db))
+    assert [r["name"] for r in town] == ["城关镇党委", "城关村党支部", "东关村党支部"]
 
     # A ends the flow; the member leaves B's store
     run("flow", "end", "zs", "--on", DAYS["ended"], "--reason", "返回", store=stores["a"])

@@ -208,6 +208,14 @@ def build_county(path: Path) -> dict[str, str]:
         store.put("appraisal", {"member_id": ids["陈二"], "year": 2025,
                                 "by_org_id": ids["a"], "result": "qualified"})
         member("张三", "a")
+        # 城关村 (a) held a meeting: 张三 there, 刘一 away (M-3.2: 1 of 2); its dues ledger has
+        # 1,000 yuan for education, 250 spent (M-5.3)
+        store.put("meeting", {"org_id": ids["a"], "kind": "theme_day", "held_on": "2026-11-15",
+                              "attendee_ids": [ids["张三"]],
+                              "absences": [{"member_id": ids["刘一"], "reason": "外出务工"}]})
+        for kind, amount in (("allocation", "1000"), ("expense", "250")):
+            store.put("fund", {"org_id": ids["a"], "on": "2026-11-01", "kind": kind,
+                               "purpose": "education", "amount_yuan": amount})
         # 东关村 (b): m4 away since January, hosted by 十里村 (c), never reached (lost);
         # m5 at home, marked lost
         register.flow_out(store, member("李四", "b"), {
@@ -251,6 +259,8 @@ def test_county_statistics_per_org_counted_by_hand(tmp_path: Path) -> None:
         assert rows[ids["b"]].reported_rate == 1.0
         assert rows[ids["county"]].appraisal_rate == 1.0
         assert rows[ids["c"]].appraisal_rate is None
+        assert rows[ids["county"]].attendance_rate == 0.5  # M-3.2
+        assert rows[ids["town"]].fund["education"] == 750  # M-5.3
 
         [task] = task_views(store)
         assert task.sent and task.title == "开展流动党员集中排查"
@@ -278,9 +288,33 @@ async def test_county_view_shows_the_numbers_a_chart_and_the_replies(tmp_path: P
         assert lines["城关村党支部"][:7] == ["3", "2", "0", "1", "50%", "1", "0"]
         assert lines["东关村党支部"][:7] == ["2", "1", "0", "0", "100%", "0", "2"]
         assert lines["十里村党支部"][:7] == ["1", "1", "1", "1", "0%", "0", "0"]
+        # appraised, attended (M-3.2), the dues ledger's balance (M-5.3)
+        assert lines["光山县委"][7:10] == ["100%", "50%", "750"]
+        assert lines["十里村党支部"][7:10] == ["—", "—", "0"]
         assert "█" in text  # the bar charts
         assert "开展流动党员集中排查" in text and "1/3" in text
         assert "已排查 3 人" in text and "未回复" in text
+
+
+async def test_m5_1_the_county_view_fits_eighty_columns(tmp_path: Path) -> None:
+    """At 80×24 every heading shows, each row ends with its ledger balance, and the names of
+    branches two levels down still show whole."""
+    build_county(tmp_path / "c")
+    store = Store.open(tmp_path / "c", PASSPHRASE)
+    app = LiudongApp(tmp_path / "c", store=store, today=TODAY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.current_mode == "county")
+        await pilot.pause()
+        text = screen_text(app)
+    header = next(line for line in text.splitlines() if "报到率" in line)
+    for heading in ("组织", "党员", "流出", "流入", "待报到", "报到率", "应联系", "失联", "评议率",
+                    "参会率", "经费"):
+        assert heading in header, heading
+    county_row = next(line for line in text.splitlines() if line.split()[:1] == ["光山县委"])
+    assert county_row.split()[-3:] == ["100%", "50%", "750"]
+    assert any(line.split()[:2] == ["城关村党支部", "3"] for line in text.splitlines())
+    assert "开展流动党员集中排查" in text  # the tasks still have room below
 
 
 async def test_a_branch_sees_its_own_row_and_the_tasks_sent_to_it(tmp_path: Path) -> None:

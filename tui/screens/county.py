@@ -1,10 +1,12 @@
 """Statistics and tasks (5): the county's work dispatch (M-5.1, M-5.4).
 
 At a county or a committee: one row per organization of its subtree (outflow, inflow, the
-share reported in, contacts due, lost contact, appraisal coverage for last year), computed on
-the spot by tui/county_stats.py, with bar charts of outflow and of the reported-in rate; below,
-the tasks it sent down with each target's reply. At a branch: its own row, and the tasks sent
-to it; enter answers a task (or corrects the answer: mark it done with a note).
+share reported in, contacts due, lost contact, appraisal coverage for last year, attendance at
+its meetings of the last year, the dues ledger's balance), computed on the spot by
+store/stats.py (the code ``liudong admin stats`` runs on the county server), with bar charts
+of outflow and of the reported-in rate; below, the tasks it sent down with each target's reply.
+At a branch: its own row, and the tasks sent to it; enter answers a task (or corrects the
+answer: mark it done with a note).
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from tui.county_stats import OrgStats, TaskView, is_upper, org_stats, task_views
+from tui.county_stats import (
+    COLUMNS,
+    OrgStats,
+    TaskView,
+    is_upper,
+    org_stats,
+    percent,
+    task_views,
+    yuan,
+)
 from tui.output import t
 from tui.screens.base import Page
 from tui.view import label, org_name
@@ -33,31 +44,28 @@ TASK_COLUMNS = (
     Column("下发/接收", "from / to", 18),
     Column("任务", "task", 0),  # the last column takes the rest of the width
 )
-
-
-def percent(rate: float | None) -> str:
-    return "—" if rate is None else f"{round(rate * 100)}%"
+SCREEN_COLUMNS = tuple(c for c in COLUMNS if c[0] != "tasks_overdue")
 
 
 def stats_table(rows: list[OrgStats]) -> Table:
-    """The statistics as a rich table (CJK widths measured by rich)."""
+    """The statistics as a rich table (CJK widths measured by rich): the columns of
+    ``store.stats.COLUMNS`` but overdue tasks, which the task list below shows."""
     table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, padding=(0, 0),
                   show_edge=False)
     table.add_column(t("组织", "organization"), ratio=1, min_width=14, no_wrap=True,
                      overflow="ellipsis")
-    for zh, en in (("党员", "members"), ("流出", "out"), ("流入", "in"),
-                   ("待报到", "pending"), ("报到率", "reported"), ("应联系", "contact"),
-                   ("失联", "lost"), ("评议率", "appraised")):
+    for _, zh, en, _ in SCREEN_COLUMNS:
         table.add_column(t(zh, en), justify="right", no_wrap=True)
     for r in rows:
-        name = "  " * r.depth + r.name
+        name = " " * r.depth + r.name  # one column a level: the names need the room
         table.add_row(
             Text(name, style="bold" if r.depth == 0 else ""), str(r.members), str(r.outflow),
             str(r.inflow), Text(str(r.pending), style="yellow" if r.report_overdue else ""),
             percent(r.reported_rate), Text(str(r.contact_due), style="yellow" if r.contact_due
                                            else ""),
             Text(str(r.lost), style="bold red" if r.lost else ""),
-            percent(r.appraisal_rate))
+            percent(r.appraisal_rate), percent(r.attendance_rate),
+            Text(yuan(r.fund_balance), style="red" if r.fund_balance < 0 else ""))
     return table
 
 
