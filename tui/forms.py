@@ -72,6 +72,7 @@ CTX_KEYS: dict[str, tuple[str, ...]] = {
     "flow_in": ("member_id",), "report_in": ("flow_id",), "end_flow": ("flow_id",),
     "log_contact": ("member_id",), "new_record": ("type_name", "member_id"),
     "edit_record": ("rec_id",), **{a: ("rec_id",) for a in workflow_forms.TITLES},
+    "transfer_draft": ("member_id",),
 }
 
 # The row that picks an existing member in the inflow form (not a field of any record).

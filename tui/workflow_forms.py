@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tui.forms import FormSpec
 
 TITLES: dict[str, tuple[str, str]] = {
+    "transfer_draft": ("起草组织关系转接", "Draft a transfer"),
     "transfer_issued": ("开具介绍信", "Issue the letter"),
     "transfer_received": ("记录回执（组织关系转出）", "Record the receipt (membership moves)"),
     "transfer_returned": ("介绍信退回", "The letter came back"),
@@ -30,6 +31,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "probation_report": ("流入地现实表现", "The host's conduct report"),
 }
 FIELDS: dict[str, tuple[str, ...]] = {
+    "transfer_draft": ("to_org_id", "to_org_text", "dues_paid_until", "valid_days"),
     "transfer_issued": ("dues_paid_until", "valid_days", "letter_no", "issued_on"),
     "transfer_received": ("received_on",),
     "transfer_returned": (),
@@ -51,6 +53,19 @@ def build(app: Any, action: str, ctx: dict[str, str]) -> FormSpec:
 
     store: Store = app.store
     type_name = "transfer" if action.startswith("transfer") else "probation_review"
+    if action == "transfer_draft":
+        member = _doc(store, ctx.get("member_id"), "member")
+        slots = _slots(type_name, FIELDS[action])
+
+        def save_draft(s: Store, values: dict[str, Any]) -> str:
+            workflows.draft_transfer(s, member["id"], values)
+            return str(member["name"])
+
+        return FormSpec(action, ctx, *TITLES[action], str(member["name"]), slots, save_draft,
+                        {"valid_days": workflows.VALID_DAYS}, notes=[t(
+                            "转入组织在系统内则选择，系统外则填写名称；按 t 再开具介绍信。",
+                            "Pick the receiving organization, or type its name when it is outside "
+                            "the system; press t again to issue the letter.")])
     doc = _doc(store, ctx.get("rec_id"), type_name)
     member = store.get(doc["member_id"]) or {}
     zh, en = TITLES[action]
@@ -111,7 +126,7 @@ def transfer_menu(app: Any, member_id: str) -> None:
 
     under_way = open_transfers(app.store, member_id)
     if not under_way:
-        open_form(app, "new_record", type_name="transfer", member_id=member_id)
+        open_form(app, "transfer_draft", member_id=member_id)
         return
     doc = under_way[0]
     steps = [f"transfer_{new}" for old, new in TRANSFER_STEPS if old == doc["status"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from store.workflows import draft_transfer, open_review
+from store.workflows import open_review
 from tests.tui.conftest import Branch, run_app, screen_text, wait_for
 from tests.tui.test_forms import TODAY_ISO, error_under, form, form_ready, open_member_page
 from tui.screens.form import FormScreen, TypePickScreen
@@ -26,11 +26,18 @@ async def test_m1_4_issue_print_and_receive_a_transfer_from_the_member_page(
         branch: Branch, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     zhangsan = branch.ids["张三"]
-    with branch.open() as store:
-        transfer = draft_transfer(store, zhangsan, {"to_org_text": "深圳市南山区某党委"})
     async with run_app(branch.open(), branch.path) as (app, pilot):
         store = app.store
         await open_member_page(app, pilot, zhangsan)
+        await pilot.press("t")  # nothing under way: the draft's short form
+        await form_ready(app, pilot)
+        assert "起草组织关系转接 · 张三" in screen_text(app) and "回执日期" not in screen_text(app)
+        form(app).field("to_org_text").focus()  # type: ignore[attr-defined]
+        await pilot.press(*"深圳市南山区某党委", "ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, FormScreen))
+        [draft] = store.state.records_of(zhangsan, "transfer")
+        transfer = draft["id"]
+        assert (draft["status"], draft["to_org_text"]) == ("draft", "深圳市南山区某党委")
         await pilot.press("t")
         await pick(app, pilot, "开具介绍信")
         await form_ready(app, pilot)
