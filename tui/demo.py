@@ -354,7 +354,7 @@ def _ledger_and_letters(home: Store, town: Store, orgs: Orgs, today: dt.date) ->
                            "note": "党费返还：流动党员教育管理专项"})
     with home.batch(today) as b:
         for on, purpose, amount, note in ((250, "education", 860, "流动党员网上学习平台流量补贴"),
-                                          (120, "activities", 1240, "春节返乡流动党员座谈会"),
+                                          (120, "activities", 1240, "返乡流动党员座谈会"),
                                           (60, "condolence", 600, "走访慰问困难流动党员 3 人")):
             b.put("fund", {"org_id": orgs.home, "on": day(on), "kind": "expense",
                            "purpose": purpose, "amount_yuan": amount, "note": note})
