@@ -20,11 +20,11 @@ are the named steps the command line and the interface offer. Pure: no I/O beyon
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from .errors import LiudongError, NotFound
+from .rules import add_months
 
 if TYPE_CHECKING:
     from .batch import Batch
@@ -39,13 +39,6 @@ class WorkflowError(LiudongError):
     """A step the record's state does not allow (said before anything is written)."""
 
     exit_code = 1
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` later, on the month's last day where it has none."""
-    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    month += 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- called by Batch.put -------------------------------------------------------------------------
